@@ -1,0 +1,8 @@
+// SPDX-License-Identifier: MIT
+// GoogleTest main for the serial unit tests. (MPI tests have their own main in tests/dist.)
+#include <gtest/gtest.h>
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  return RUN_ALL_TESTS();
+}
