@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+#include "qer/svd.hpp"
+
+#include <algorithm>
+
+#include "base/error.hpp"
+#include "la/lapack.hpp"
+
+namespace srr::qer {
+
+using la::Op;
+
+std::string to_string(SvdMethod m) { return m == SvdMethod::Randomized ? "randomized" : "full"; }
+
+SvdMethod svd_method_from_string(const std::string& s) {
+  if (s == "randomized") return SvdMethod::Randomized;
+  if (s == "full") return SvdMethod::Full;
+  throw InputError("--svd must be randomized or full, got '" + s + "'");
+}
+
+index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s) {
+  const index_t p = s.oversample > 0 ? s.oversample : std::max<index_t>(10, k);
+  return std::min(k + p, std::min(m, n));
+}
+
+namespace {
+
+/// Keeps the first k triplets of a thin SVD.
+template <class T>
+TruncatedSvd<T> truncate(la::Svd<T>&& svd, index_t k, bool vectors) {
+  TruncatedSvd<T> out;
+  out.s.assign(svd.s.begin(), svd.s.begin() + k);
+  if (vectors) {
+    out.U = svd.U.columns(0, k);
+    out.Vt = svd.Vt.row_block(0, k);
+  }
+  return out;
+}
+
+template <class T>
+TruncatedSvd<T> full_svd(const Matrix<T>& A, index_t k, bool vectors) {
+  return truncate(la::gesdd(A, vectors), k, vectors);
+}
+
+template <class T>
+Matrix<T> gaussian(index_t rows, index_t cols, Rng& rng) {
+  Matrix<T> G(rows, cols);
+  for (auto& v : G.values()) v = static_cast<T>(rng.normal());
+  return G;
+}
+
+/// Randomized range finder with power iterations; the sketch is drawn from `rng` only.
+template <class T>
+TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, const SvdSettings& s, Rng& rng) {
+  const index_t m = A.rows(), n = A.cols();
+  const index_t l = sketch_width(k, m, n, s);
+  if (l >= std::min(m, n)) return full_svd(A, k, vectors);  // a sketch this wide saves nothing
+  Matrix<T> Qm = la::orthonormalize(la::matmul(A, gaussian<T>(n, l, rng)));
+  for (int it = 0; it < s.power_iters; ++it) {
+    Matrix<T> Qn = la::orthonormalize(la::matmul(A, Qm, Op::T, Op::N));
+    Qm = la::orthonormalize(la::matmul(A, Qn));
+  }
+  Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n
+  auto small = la::gesdd(std::move(B), vectors);
+  TruncatedSvd<T> out;
+  out.s.assign(small.s.begin(), small.s.begin() + k);
+  if (vectors) {
+    out.U = la::matmul(Qm, small.U.columns(0, k));
+    out.Vt = small.Vt.row_block(0, k);
+  }
+  return out;
+}
+
+template <class T>
+TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, const SvdSettings& s, Rng& rng) {
+  SRR_ASSERT(k >= 0 && k <= std::min(A.rows(), A.cols()));
+  if (k == 0) {
+    TruncatedSvd<T> out;
+    if (vectors) {
+      out.U = Matrix<T>(A.rows(), 0);
+      out.Vt = Matrix<T>(0, A.cols());
+    }
+    return out;
+  }
+  return s.method == SvdMethod::Full ? full_svd(A, k, vectors) : randomized_svd(A, k, vectors, s, rng);
+}
+
+}  // namespace
+
+TruncatedSvd<float> LocalSvdEngine::top(const Matrix<float>& A, index_t k, bool vectors, Rng& rng) const {
+  return top_impl(A, k, vectors, settings_, rng);
+}
+TruncatedSvd<double> LocalSvdEngine::top(const Matrix<double>& A, index_t k, bool vectors, Rng& rng) const {
+  return top_impl(A, k, vectors, settings_, rng);
+}
+std::string LocalSvdEngine::name() const { return "local-" + to_string(settings_.method); }
+
+}  // namespace srr::qer

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// Truncated SVD behind one interface, so the layer pipeline runs on a local engine (LAPACK/BLAS) or a
+/// distributed one (dist/, PBLAS on a BLACS grid) without knowing which.
+///
+/// Only the top r ≤ a few hundred triplets and Frobenius norms are ever needed (method.md §5.8), so the
+/// default is a seeded randomized range finder (Halko, Martinsson, Tropp 2011, Alg. 4.4: Gaussian sketch,
+/// q power iterations with re-orthonormalization, then a small dense SVD). `Full` runs LAPACK gesdd on the
+/// whole matrix and truncates: the reference the randomized path is tested and benchmarked against.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/rng.hpp"
+#include "la/matrix.hpp"
+
+namespace srr::qer {
+
+using la::index_t;
+using la::Matrix;
+
+enum class SvdMethod { Randomized, Full };
+std::string to_string(SvdMethod m);
+SvdMethod svd_method_from_string(const std::string& s);  ///< randomized|full
+
+struct SvdSettings {
+  SvdMethod method = SvdMethod::Randomized;
+  index_t oversample = 0;  ///< extra sketch columns; 0 = automatic (max(10, rank))
+  int power_iters = 8;     ///< power iterations (each re-orthonormalized)
+};
+
+/// Top-k singular triplets, s descending. U is m×k and Vt is k×n (empty when values only were asked).
+template <class T>
+struct TruncatedSvd {
+  Matrix<T> U;
+  std::vector<double> s;
+  Matrix<T> Vt;
+};
+
+/// Computes truncated SVDs. Implementations must be deterministic given the Rng they are handed.
+class SvdEngine {
+public:
+  virtual ~SvdEngine() = default;
+  virtual TruncatedSvd<float> top(const Matrix<float>& A, index_t k, bool vectors, Rng& rng) const = 0;
+  virtual TruncatedSvd<double> top(const Matrix<double>& A, index_t k, bool vectors, Rng& rng) const = 0;
+  virtual std::string name() const = 0;
+};
+
+/// LAPACK/BLAS on the calling rank.
+class LocalSvdEngine final : public SvdEngine {
+public:
+  explicit LocalSvdEngine(SvdSettings settings) : settings_(settings) {}
+  TruncatedSvd<float> top(const Matrix<float>& A, index_t k, bool vectors, Rng& rng) const override;
+  TruncatedSvd<double> top(const Matrix<double>& A, index_t k, bool vectors, Rng& rng) const override;
+  std::string name() const override;
+  const SvdSettings& settings() const { return settings_; }
+
+private:
+  SvdSettings settings_;
+};
+
+/// The sketch width the randomized path uses for rank k on an m×n matrix.
+index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s);
+
+}  // namespace srr::qer

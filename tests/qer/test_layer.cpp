@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: MIT
+// QER and SRR on one matrix: mathematical properties as oracles (method.md §2, §5, §6).
+#include <gtest/gtest.h>
+
+#include "helpers.hpp"
+#include "qer/layer.hpp"
+
+using namespace srr;
+using namespace srr::qer;
+using namespace srr::qer::test;
+
+namespace {
+
+const LocalSvdEngine full_engine({.method = SvdMethod::Full});
+const LocalSvdEngine rand_engine({.method = SvdMethod::Randomized});
+
+Matrix<double> weight(index_t m = 96, index_t n = 64, std::uint64_t seed = 1, double decay = 1.0) {
+  return synthetic_weight({.in = m, .out = n, .decay = decay, .seed = seed}).cast<double>();
+}
+InputStatistics stats(index_t m = 96, std::uint64_t seed = 2) {
+  return synthetic_statistics({.dim = m, .tokens = 8 * m, .window = 64, .seed = seed});
+}
+LayerSettings settings(Method method, index_t rank = 8) {
+  LayerSettings s;
+  s.method = method;
+  s.rank = rank;
+  s.quant = {quant::Scheme::Mxint, 3, 32};
+  return s;
+}
+template <class T>
+Matrix<T> approx(const LayerResult<T>& r) {
+  Matrix<T> A = r.Q;
+  if (r.L.cols() > 0) la::gemm(la::Op::N, la::Op::N, T(1), r.L, r.R, T(1), A);
+  return A;
+}
+
+}  // namespace
+
+TEST(Qer, IdentityScaleIsTheTruncatedSvdOfTheResidual) {
+  const auto W = weight();
+  const index_t r = 8;
+  const auto res = decompose_layer(W, Scale::identity(96), settings(Method::Qer, r), "l", full_engine);
+  // Independent: quantize W, SVD of the residual with LAPACK.
+  const Matrix<double> Q = quant::quantize(W, {quant::Scheme::Mxint, 3, 32});
+  EXPECT_EQ(rel_diff(res.Q, Q), 0.0);
+  Matrix<double> E = W;
+  for (index_t i = 0; i < E.size(); ++i) E.data()[i] -= Q.data()[i];
+  const auto svd = la::gesdd(E);
+  double tail = 0;
+  for (std::size_t i = r; i < svd.s.size(); ++i) tail += svd.s[i] * svd.s[i];
+  EXPECT_NEAR(res.rel_error * res.rel_error * la::frobenius2(W), tail, 1e-10 * tail);
+  Matrix<double> US = svd.U.columns(0, r);
+  for (index_t j = 0; j < r; ++j)
+    for (index_t i = 0; i < US.rows(); ++i) US(i, j) *= svd.s[j];
+  EXPECT_LT(rel_diff(product(res.L, res.R), la::matmul(US, svd.Vt.row_block(0, r))), 1e-10);
+  EXPECT_EQ(res.k_star, 0);
+}
+
+TEST(Qer, BeatsRandomAndPerturbedRankRCompetitors) {  // Eckart–Young
+  const auto W = weight(80, 70, 3);
+  const auto res = decompose_layer(W, Scale::identity(80), settings(Method::Qer, 6), "l", full_engine);
+  const auto residual = [&](const Matrix<double>& C) {
+    Matrix<double> E = W;
+    for (index_t i = 0; i < E.size(); ++i) E.data()[i] -= res.Q.data()[i] + C.data()[i];
+    return la::frobenius2(E);
+  };
+  const double ours = residual(product(res.L, res.R));
+  for (std::uint64_t t = 0; t < 20; ++t) {
+    auto C = la::matmul(gaussian(80, 6, 100 + t), gaussian(6, 70, 200 + t));
+    for (auto& v : C.values()) v *= 1e-2;
+    EXPECT_LT(ours, residual(C));
+    // A small perturbation of the optimum, still rank ≤ 12, but with the rank-6 part shifted.
+    Matrix<double> L = res.L, R = res.R;
+    const auto dL = gaussian(80, 6, 300 + t);
+    for (index_t i = 0; i < L.size(); ++i) L.data()[i] += 1e-3 * dL.data()[i];
+    EXPECT_LE(ours, residual(product(L, R)));
+  }
+}
+
+TEST(Srr, FixedKZeroIsExactlyQer) {
+  const auto W = weight();
+  const Scale S = build_scale(stats(), {.kind = ScaleKind::QeraExact}, "l");
+  auto s = settings(Method::Srr);
+  s.k_rule = KRule::Fixed;
+  s.k = 0;
+  for (const SvdEngine* engine : {static_cast<const SvdEngine*>(&full_engine), static_cast<const SvdEngine*>(&rand_engine)}) {
+    const auto a = decompose_layer(W, S, s, "l", *engine);
+    const auto b = decompose_layer(W, S, settings(Method::Qer), "l", *engine);
+    EXPECT_EQ(rel_diff(a.Q, b.Q), 0.0);
+    EXPECT_EQ(rel_diff(a.L, b.L), 0.0);
+    EXPECT_EQ(rel_diff(a.R, b.R), 0.0);
+    EXPECT_EQ(a.rel_error_scaled, b.rel_error_scaled);
+  }
+}
+
+TEST(Srr, InvariantUnderOrthogonalFactorAndChoiceOfRoot) {
+  const auto W = weight();
+  const auto st = stats();
+  const Scale sym = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = 0}, "l");
+  const Scale chol = build_scale(
+      st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::CholeskyShrink, .shrinkage = false}, "l");
+  const Scale rotated = Scale::general(la::matmul(random_orthogonal(96, 9), sym.dense()));
+  for (KRule rule : {KRule::Criterion, KRule::Fixed}) {
+    auto s = settings(Method::Srr);
+    s.k_rule = rule;
+    s.k = 3;
+    const auto a = decompose_layer(W, sym, s, "l", full_engine);
+    for (const Scale* other : {&chol, &rotated}) {
+      const auto b = decompose_layer(W, *other, s, "l", full_engine);
+      EXPECT_EQ(a.k_star, b.k_star);
+      EXPECT_NEAR(a.rel_error_scaled, b.rel_error_scaled, 1e-8 * a.rel_error_scaled);
+      EXPECT_NEAR(a.rel_error, b.rel_error, 1e-8 * a.rel_error);
+      EXPECT_LT(rel_diff(approx(b), approx(a)), 1e-8);
+      for (std::size_t i = 0; i < a.sw_singular_values.size(); ++i)
+        EXPECT_NEAR(a.sw_singular_values[i], b.sw_singular_values[i], 1e-10 * a.sw_singular_values[0]);
+      for (std::size_t i = 0; i < a.probe_singular_values.size(); ++i)
+        EXPECT_NEAR(a.probe_singular_values[i], b.probe_singular_values[i], 1e-10 * a.probe_singular_values[0]);
+    }
+  }
+}
+
+TEST(Srr, JointRefitIsNeverWorseThanSplit) {
+  for (std::uint64_t seed : {1, 2, 3})
+    for (auto kind : {ScaleKind::Identity, ScaleKind::QeraApprox, ScaleKind::QeraExact}) {
+      const auto W = weight(96, 64, seed);
+      const Scale S = build_scale(stats(96, seed + 10), {.kind = kind}, "l");
+      for (index_t k : {1, 4, 8}) {
+        auto s = settings(Method::Srr);
+        s.k_rule = KRule::Fixed;
+        s.k = k;
+        s.recon = Recon::Joint;
+        const auto joint = decompose_layer(W, S, s, "l", full_engine);
+        s.recon = Recon::Split;
+        const auto split = decompose_layer(W, S, s, "l", full_engine);
+        EXPECT_LE(joint.rel_error_scaled, split.rel_error_scaled * (1 + 1e-12)) << to_string(kind) << " k " << k;
+        EXPECT_EQ(split.L.cols(), 8);
+      }
+    }
+}
+
+TEST(Srr, CriterionMatchesAnIndependentComputation) {
+  const auto W = weight();
+  const Scale S = build_scale(stats(), {.kind = ScaleKind::QeraApprox}, "layer.x");
+  auto s = settings(Method::Srr, 12);
+  const auto res = decompose_layer(W, S, s, "layer.x", full_engine);
+  // Rebuild the probe from the documented stream and recompute everything with gesdd.
+  Rng rng(s.seed, "layer.x", "probe-0");
+  const double a = std::sqrt(12.0 / 96);
+  Matrix<double> G(96, 96);
+  for (auto& v : G.values()) v = a * (rng.uniform() - 0.5);
+  const auto Y = S.times(G);
+  const auto tau = la::gesdd(Y, false).s;
+  const auto sigma = la::gesdd(S.times(W), false).s;
+  double y2 = 0, w2 = 0;
+  for (double t : tau) y2 += t * t;
+  for (double t : sigma) w2 += t * t;
+  std::vector<double> obj;
+  for (index_t k = 0; k <= 12; ++k) {
+    double kept = 0, captured = 0;
+    for (index_t i = 0; i < k; ++i) kept += sigma[i] * sigma[i];
+    for (index_t i = 0; i < 12 - k; ++i) captured += tau[i] * tau[i];
+    obj.push_back(std::max(w2 - kept, 0.0) * std::clamp(1 - captured / y2, 0.0, 1.0));
+  }
+  ASSERT_EQ(res.objective.size(), obj.size());
+  for (std::size_t k = 0; k < obj.size(); ++k) EXPECT_NEAR(res.objective[k], obj[k], 1e-10 * obj[0]);
+  const auto kstar = std::min_element(obj.begin(), obj.end()) - obj.begin();
+  EXPECT_EQ(res.k_star, kstar);
+  EXPECT_GT(res.k_star, 0);  // anisotropic SW: preserving something pays
+}
+
+TEST(Srr, CriterionTiesGoToTheSmallestK) {
+  // Flat objective: all σ zero beyond nothing, ρ̂ constant → every k ties.
+  const std::vector<double> sigma(4, 0.0), rho(5, 0.5);
+  std::vector<double> obj;
+  EXPECT_EQ(criterion_argmin(sigma, 1.0, rho, 4, &obj), 0);
+  EXPECT_EQ(obj.size(), 5u);
+  // A later equal minimum does not replace an earlier one.
+  const std::vector<double> s2 = {1.0, 0.0, 0.0};
+  EXPECT_EQ(criterion_argmin(s2, 2.0, {1.0, 1.0, 1.0, 1.0}, 3), 1);
+}
+
+TEST(Srr, OracleIsTheBestOfEveryK) {
+  const auto W = weight(64, 64, 5);
+  const Scale S = build_scale(stats(64, 6), {.kind = ScaleKind::QeraExact}, "l");
+  auto s = settings(Method::Srr, 6);
+  s.k_rule = KRule::Oracle;
+  const auto oracle = decompose_layer(W, S, s, "l", full_engine);
+  ASSERT_EQ(oracle.oracle_errors.size(), 7u);
+  const double min_err = *std::min_element(oracle.oracle_errors.begin(), oracle.oracle_errors.end());
+  EXPECT_DOUBLE_EQ(oracle.rel_error_scaled, min_err);
+  EXPECT_DOUBLE_EQ(oracle.oracle_errors[static_cast<std::size_t>(oracle.k_star)], min_err);
+  s.k_rule = KRule::Criterion;
+  EXPECT_LE(oracle.rel_error_scaled, decompose_layer(W, S, s, "l", full_engine).rel_error_scaled);
+  EXPECT_LE(oracle.rel_error_scaled, decompose_layer(W, S, settings(Method::Qer, 6), "l", full_engine).rel_error_scaled);
+}
+
+TEST(Srr, PosterAndPreReleaseRules) {
+  const auto W = weight();
+  const Scale S = build_scale(stats(), {.kind = ScaleKind::Lqer}, "l");
+  auto s = settings(Method::Srr, 8);
+  s.k_rule = KRule::Naive;
+  EXPECT_EQ(decompose_layer(W, S, s, "l", full_engine).k_star, 8);
+  s.k_rule = KRule::Energy;
+  const auto e = decompose_layer(W, S, s, "l", full_engine);
+  double top = 0;
+  for (double v : e.sw_singular_values) top += v * v;
+  EXPECT_EQ(e.k_star, static_cast<index_t>(std::floor(8 * top / e.sw_frobenius2)));
+  s.k_rule = KRule::Adaptive;
+  const auto a = decompose_layer(W, S, s, "l", full_engine);
+  EXPECT_LE(a.k_star, 8);
+  for (index_t i : a.preserved) EXPECT_LT(i, 8);
+  EXPECT_TRUE(std::is_sorted(a.preserved.begin(), a.preserved.end()));
+}
+
+TEST(Srr, ActivationErrorIsScaledErrorSquaredForTheExactRoot) {
+  const auto W = weight();
+  const auto st = stats();
+  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = 0}, "l");
+  const auto R = st.rxx();
+  const auto res = decompose_layer(W, S, settings(Method::Srr), "l", full_engine, &R);
+  EXPECT_NEAR(res.rel_error_act, res.rel_error_scaled * res.rel_error_scaled, 1e-9 * res.rel_error_act);
+}
+
+TEST(Srr, Float32AndFloat64Agree) {
+  const auto W = weight(128, 96, 7);
+  const Scale S = build_scale(stats(128, 8), {.kind = ScaleKind::QeraExact}, "l");
+  for (Method m : {Method::Qer, Method::Srr}) {
+    const auto d = decompose_layer(W, S, settings(m), "l", full_engine);
+    const auto f = decompose_layer(W.cast<float>(), S, settings(m), "l", full_engine);
+    EXPECT_EQ(d.k_star, f.k_star);
+    EXPECT_NEAR(f.rel_error_scaled, d.rel_error_scaled, 1e-3 * d.rel_error_scaled);
+    EXPECT_NEAR(f.rel_error, d.rel_error, 1e-3 * d.rel_error);
+  }
+}
+
+TEST(Srr, RandomizedAndFullSvdAgree) {
+  const auto W = weight(160, 128, 9);
+  const Scale S = build_scale(stats(160, 10), {.kind = ScaleKind::QeraExact}, "l");
+  for (Method m : {Method::Qer, Method::Srr}) {
+    const auto f = decompose_layer(W, S, settings(m), "l", full_engine);
+    const auto r = decompose_layer(W, S, settings(m), "l", rand_engine);
+    EXPECT_EQ(f.k_star, r.k_star);
+    EXPECT_NEAR(r.rel_error_scaled, f.rel_error_scaled, 1e-3 * f.rel_error_scaled);
+    for (std::size_t i = 0; i < f.sw_singular_values.size(); ++i)
+      EXPECT_NEAR(r.sw_singular_values[i], f.sw_singular_values[i], 1e-6 * f.sw_singular_values[0]);
+  }
+}
+
+TEST(Srr, ResultDependsOnSeedAndNameOnlyNotOnOrder) {
+  const auto W = weight();
+  const Scale S = build_scale(stats(), {.kind = ScaleKind::QeraApprox}, "l");
+  const auto a1 = decompose_layer(W, S, settings(Method::Srr), "model.layers.0.mlp.up_proj", rand_engine);
+  (void)decompose_layer(W, S, settings(Method::Srr), "model.layers.1.mlp.up_proj", rand_engine);
+  const auto a2 = decompose_layer(W, S, settings(Method::Srr), "model.layers.0.mlp.up_proj", rand_engine);
+  EXPECT_EQ(rel_diff(a1.L, a2.L), 0.0);
+  EXPECT_EQ(a1.objective, a2.objective);
+  const auto b = decompose_layer(W, S, settings(Method::Srr), "model.layers.1.mlp.up_proj", rand_engine);
+  EXPECT_NE(a1.probe_singular_values, b.probe_singular_values);  // a different layer draws a different probe
+}
+
+TEST(Iterations, EachStepRequantizesAndRefits) {
+  const auto W = weight(64, 48, 11);
+  auto s = settings(Method::Qer, 4);
+  const auto one = decompose_layer(W, Scale::identity(64), s, "l", full_engine);
+  s.iters = 2;
+  const auto two = decompose_layer(W, Scale::identity(64), s, "l", full_engine);
+  // Step 2 by hand: Q = 𝒬(W − L₁R₁), LR = SVD_r(W − Q).
+  Matrix<double> target = W;
+  la::gemm(la::Op::N, la::Op::N, -1.0, one.L, one.R, 1.0, target);
+  const auto Q = quant::quantize(target, s.quant);
+  EXPECT_EQ(rel_diff(two.Q, Q), 0.0);
+  Matrix<double> E = W;
+  for (index_t i = 0; i < E.size(); ++i) E.data()[i] -= Q.data()[i];
+  const auto svd = la::gesdd(E);
+  double tail = 0;
+  for (std::size_t i = 4; i < svd.s.size(); ++i) tail += svd.s[i] * svd.s[i];
+  EXPECT_NEAR(two.rel_error * two.rel_error * la::frobenius2(W), tail, 1e-10 * tail);
+}
+
+TEST(Loftq, IsUnscaledIterativeQerWithBalancedFactors) {
+  const auto W = weight(64, 48, 12);
+  const Scale S = build_scale(stats(64, 13), {.kind = ScaleKind::QeraApprox}, "l");
+  auto s = settings(Method::Loftq, 4);
+  s.iters = 5;
+  const auto loftq = decompose_layer(W, S, s, "l", full_engine);  // S is ignored by LoftQ
+  auto q = settings(Method::Qer, 4);
+  q.iters = 5;
+  const auto qer = decompose_layer(W, Scale::identity(64), q, "l", full_engine);
+  EXPECT_LT(rel_diff(product(loftq.L, loftq.R), product(qer.L, qer.R)), 1e-10);
+  for (index_t c = 0; c < 4; ++c) {
+    double l2 = 0, r2 = 0;
+    for (index_t i = 0; i < 64; ++i) l2 += loftq.L(i, c) * loftq.L(i, c);
+    for (index_t j = 0; j < 48; ++j) r2 += loftq.R(c, j) * loftq.R(c, j);
+    EXPECT_NEAR(l2, r2, 1e-10 * l2);  // √Σ on both sides
+  }
+}
+
+TEST(WeightOnly, IsPlainQuantization) {
+  const auto W = weight();
+  const auto res = decompose_layer(W, Scale::identity(96), settings(Method::WeightOnly), "l", full_engine);
+  EXPECT_EQ(res.L.cols(), 0);
+  EXPECT_EQ(rel_diff(res.Q, quant::quantize(W, {quant::Scheme::Mxint, 3, 32})), 0.0);
+}
+
+TEST(BadInput, IsRefusedWithAClearMessage) {
+  auto W = weight(64, 48);
+  const Scale I = Scale::identity(64);
+  const auto expect_error = [&](const Matrix<double>& w, const Scale& S, const LayerSettings& s, const char* needle) {
+    try {
+      decompose_layer(w, S, s, "model.layers.2.self_attn.o_proj", full_engine);
+      ADD_FAILURE() << "expected InputError containing " << needle;
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  auto s = settings(Method::Srr, 48);
+  expect_error(W, I, s, "--rank");
+  s = settings(Method::Srr, 0);
+  expect_error(W, I, s, "--rank");
+  s = settings(Method::Srr);
+  s.quant.block = 0;
+  expect_error(W, I, s, "--block");
+  s = settings(Method::Srr);
+  s.quant.width = 9;
+  expect_error(W, I, s, "--bits");
+  s = settings(Method::Srr);
+  s.k_rule = KRule::Fixed;
+  s.k = 9;
+  expect_error(W, I, s, "--k");
+  expect_error(W, Scale::identity(32), settings(Method::Srr), "scale");
+  W(3, 5) = std::nan("");
+  expect_error(W, I, settings(Method::Srr), "model.layers.2.self_attn.o_proj");
+  W(3, 5) = std::numeric_limits<double>::infinity();
+  expect_error(W, I, settings(Method::Srr), "non-finite");
+}
