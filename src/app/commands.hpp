@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// The sub-commands of `srr`. Each takes the arguments after its name and returns the exit code.
+
+namespace srr::app {
+
+int run_layer(int argc, char** argv);
+
+}  // namespace srr::app
