@@ -49,18 +49,33 @@ Matrix<T> gaussian(index_t rows, index_t cols, Rng& rng) {
   return G;
 }
 
-/// Randomized range finder with power iterations; the sketch is drawn from `rng` only.
+/// Randomized range finder with power iterations (block Krylov for flat spectra); the sketch is drawn from
+/// `rng` only.
 template <class T>
-TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, const SvdSettings& s, Rng& rng) {
+TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, Spectrum spectrum, const SvdSettings& s,
+                               Rng& rng) {
   const index_t m = A.rows(), n = A.cols();
   const index_t l = sketch_width(k, m, n, s);
   if (l >= std::min(m, n)) return full_svd(A, k, vectors);  // a sketch this wide saves nothing
   Matrix<T> Qm = la::orthonormalize(la::matmul(A, gaussian<T>(n, l, rng)));
-  for (int it = 0; it < s.power_iters; ++it) {
+  const bool krylov = spectrum == Spectrum::Flat;
+  const int iters = krylov ? s.krylov_iters : s.power_iters;
+  const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;
+  Matrix<T> K(m, width);  // Krylov: every iterate's basis side by side
+  index_t filled = 0;
+  const auto keep = [&](const Matrix<T>& block) {
+    const index_t c = std::min(block.cols(), width - filled);
+    std::copy(block.data(), block.data() + m * c, K.col(filled));
+    filled += c;
+  };
+  if (krylov) keep(Qm);
+  for (int it = 0; it < iters && (!krylov || filled < width); ++it) {
     Matrix<T> Qn = la::orthonormalize(la::matmul(A, Qm, Op::T, Op::N));
     Qm = la::orthonormalize(la::matmul(A, Qn));
+    if (krylov) keep(Qm);
   }
-  Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n
+  if (krylov) Qm = la::orthonormalize(K.columns(0, filled));
+  Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n (Krylov: (q+1)l × n)
   auto small = la::gesdd(std::move(B), vectors);
   TruncatedSvd<T> out;
   out.s.assign(small.s.begin(), small.s.begin() + k);
@@ -72,7 +87,8 @@ TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, cons
 }
 
 template <class T>
-TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, const SvdSettings& s, Rng& rng) {
+TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, Spectrum spectrum, const SvdSettings& s,
+                         Rng& rng) {
   SRR_ASSERT(k >= 0 && k <= std::min(A.rows(), A.cols()));
   if (k == 0) {
     TruncatedSvd<T> out;
@@ -82,16 +98,18 @@ TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, const SvdS
     }
     return out;
   }
-  return s.method == SvdMethod::Full ? full_svd(A, k, vectors) : randomized_svd(A, k, vectors, s, rng);
+  return s.method == SvdMethod::Full ? full_svd(A, k, vectors) : randomized_svd(A, k, vectors, spectrum, s, rng);
 }
 
 }  // namespace
 
-TruncatedSvd<float> LocalSvdEngine::top(const Matrix<float>& A, index_t k, bool vectors, Rng& rng) const {
-  return top_impl(A, k, vectors, settings_, rng);
+TruncatedSvd<float> LocalSvdEngine::top(const Matrix<float>& A, index_t k, bool vectors, Spectrum spectrum,
+                                        Rng& rng) const {
+  return top_impl(A, k, vectors, spectrum, settings_, rng);
 }
-TruncatedSvd<double> LocalSvdEngine::top(const Matrix<double>& A, index_t k, bool vectors, Rng& rng) const {
-  return top_impl(A, k, vectors, settings_, rng);
+TruncatedSvd<double> LocalSvdEngine::top(const Matrix<double>& A, index_t k, bool vectors, Spectrum spectrum,
+                                         Rng& rng) const {
+  return top_impl(A, k, vectors, spectrum, settings_, rng);
 }
 std::string LocalSvdEngine::name() const { return "local-" + to_string(settings_.method); }
 

@@ -35,6 +35,31 @@ Matrix<float> synthetic_weight(const SyntheticWeightSpec& spec) {
   return W;
 }
 
+namespace {
+/// x = z·(I + A·B)·diag(c) with z ~ N(0, I): E[xᵀx] = diag(c)·(I + AB)ᵀ(I + AB)·diag(c), E|x_i| = sqrt(2/π)·σ_i.
+InputStatistics expected_statistics(const std::vector<float>& c, const Matrix<float>& A, const Matrix<float>& B,
+                                    index_t tokens, bool with_xtx) {
+  const index_t m = static_cast<index_t>(c.size());
+  Matrix<double> M = la::matmul(A.cast<double>(), B.cast<double>());  // I + AB, formed densely: m² memory only
+  for (index_t i = 0; i < m; ++i) M(i, i) += 1.0;
+  Matrix<double> cov(m, m);
+  la::syrk(la::Uplo::Lower, la::Op::T, 1.0, M, 0.0, cov);
+  InputStatistics stats = make_statistics(m, with_xtx);
+  stats.tokens = tokens;
+  const double t = static_cast<double>(tokens);
+  for (index_t j = 0; j < m; ++j) {
+    const double cj = c[static_cast<std::size_t>(j)];
+    const double var = cov(j, j) * cj * cj;
+    stats.sum_sq[static_cast<std::size_t>(j)] = t * var;
+    stats.mean_abs_max[static_cast<std::size_t>(j)] = std::sqrt(2.0 / 3.141592653589793 * var);
+    if (with_xtx)
+      for (index_t i = j; i < m; ++i)
+        stats.xtx(i, j) = stats.xtx(j, i) = t * cov(i, j) * cj * c[static_cast<std::size_t>(i)];
+  }
+  return stats;
+}
+}  // namespace
+
 InputStatistics synthetic_statistics(const SyntheticStatsSpec& spec) {
   Rng rng(spec.seed, "synthetic-statistics", "activations");
   const index_t m = spec.dim, tokens = spec.tokens > 0 ? spec.tokens : 4 * m;
@@ -47,6 +72,7 @@ InputStatistics synthetic_statistics(const SyntheticStatsSpec& spec) {
   const index_t mix_rank = std::min<index_t>(8, m);
   Matrix<float> A = gaussian(m, mix_rank, 0.5 / std::sqrt(static_cast<double>(mix_rank)), rng);
   Matrix<float> B = gaussian(mix_rank, m, 1.0, rng);
+  if (!spec.sampled) return expected_statistics(scale, A, B, tokens, spec.with_xtx);
   InputStatistics stats = make_statistics(m, spec.with_xtx);
   for (index_t start = 0; start < tokens; start += spec.window) {
     const index_t t = std::min(spec.window, tokens - start);

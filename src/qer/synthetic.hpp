@@ -31,6 +31,9 @@ struct SyntheticStatsSpec {
   index_t outliers = 4;    ///< channels with 20× larger activations
   index_t dead = 0;        ///< channels that are always zero
   bool with_xtx = true;
+  /// false: statistics are the exact expectations of the activation model times `tokens` (no sampling;
+  /// O(m²·8) instead of O(m²·tokens), for benchmarks at LLaMA-7B sizes).
+  bool sampled = true;
   std::uint64_t seed = 2;
 };
 

@@ -199,3 +199,15 @@ TEST(Scale, NamesRoundTrip) {
     EXPECT_EQ(scale_kind_from_string(to_string(k)), k);
   EXPECT_THROW(scale_kind_from_string("rxx"), InputError);
 }
+
+TEST(Synthetic, ExpectedStatisticsMatchSampledOnes) {
+  // The analytic statistics the benchmarks use are the expectation of the sampled ones.
+  const auto sampled = synthetic_statistics({.dim = 24, .tokens = 200000, .window = 1000, .seed = 3});
+  const auto expected = synthetic_statistics({.dim = 24, .tokens = 200000, .sampled = false, .seed = 3});
+  EXPECT_EQ(expected.tokens, sampled.tokens);
+  for (index_t i = 0; i < 24; ++i) {
+    EXPECT_NEAR(expected.sum_sq[i], sampled.sum_sq[i], 0.03 * sampled.sum_sq[i]);
+    EXPECT_NEAR(expected.mean_abs_max[i], sampled.mean_abs_max[i], 0.1 * sampled.mean_abs_max[i]);
+  }
+  EXPECT_LT(rel_diff(expected.xtx, sampled.xtx), 0.03);
+}

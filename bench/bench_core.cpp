@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+// The single-layer pipeline at LLaMA-7B shapes: truncated (randomized) SVD against the same pipeline on
+// full LAPACK gesdd, in one run, plus the achieved GFLOP/s of the dominant kernels against the machine's
+// measured sgemm/dgemm rates.
+//
+//   bench_core [--shapes 4096x4096,4096x11008,11008x4096] [--rank 64] [--full-max-dim 4096] [--scales identity,qera-exact]
+//
+// The full-gesdd pipeline is run only where max(in, out) ≤ --full-max-dim (a 11008² probe gesdd takes
+// many minutes on one core); elsewhere only the truncated path is timed.
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/timer.hpp"
+#include "la/lapack.hpp"
+#include "qer/layer.hpp"
+#include "qer/synthetic.hpp"
+
+using namespace srr;
+using namespace srr::qer;
+
+namespace {
+
+template <class T>
+double gemm_gflops(index_t n) {
+  la::Matrix<T> A(n, n, T(1)), B(n, n, T(0.5)), C(n, n);
+  la::gemm(la::Op::N, la::Op::N, T(1), A, B, T(0), C);  // warm-up
+  Stopwatch t;
+  int reps = 0;
+  do {
+    la::gemm(la::Op::N, la::Op::N, T(1), A, B, T(0), C);
+    ++reps;
+  } while (t.seconds() < 2.0);
+  return 2.0 * n * n * n * reps / t.seconds() / 1e9;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
+  return out;
+}
+
+struct Options {
+  std::vector<std::string> shapes = {"4096x4096", "4096x11008", "11008x4096"};
+  std::vector<std::string> scales = {"identity", "qera-exact"};
+  index_t rank = 64;
+  index_t full_max_dim = 4096;
+};
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--shapes")) o.shapes = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--scales")) o.scales = split(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--rank")) o.rank = std::stol(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--full-max-dim")) o.full_max_dim = std::stol(argv[i + 1]);
+  }
+  return o;
+}
+
+double rel(double a, double b) { return std::fabs(a - b) / std::max(std::fabs(b), 1e-300); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options opt = parse(argc, argv);
+  const double sgemm = gemm_gflops<float>(2048), dgemm = gemm_gflops<double>(2048);
+  std::printf("machine: sgemm %.1f GFLOP/s, dgemm %.1f GFLOP/s (2048², this process's BLAS threads)\n", sgemm, dgemm);
+  std::printf("%-11s %-10s %-6s %9s %9s %7s %6s %6s %11s %11s %9s %9s\n", "shape", "scale", "method", "trunc_s",
+              "full_s", "ratio", "k*_t", "k*_f", "err_S rel", "err rel", "svd GF/s", "%sgemm");
+  LayerSettings settings;
+  settings.rank = opt.rank;
+  settings.quant = {quant::Scheme::Mxint, 3, 32};
+  const LocalSvdEngine trunc({.method = SvdMethod::Randomized}), full({.method = SvdMethod::Full});
+  std::map<index_t, InputStatistics> stats_cache;
+  for (const auto& shape : opt.shapes) {
+    const auto x = shape.find('x');
+    const index_t in = std::stol(shape.substr(0, x)), out = std::stol(shape.substr(x + 1));
+    const auto W = synthetic_weight({.in = in, .out = out, .seed = 1});
+    if (!stats_cache.count(in))
+      stats_cache.emplace(in, synthetic_statistics({.dim = in, .tokens = 4 * in, .sampled = false}));
+    for (const auto& scale_name : opt.scales) {
+      Stopwatch st;
+      const Scale S = build_scale(stats_cache.at(in), {.kind = scale_kind_from_string(scale_name)}, "bench");
+      const double scale_s = st.seconds();
+      for (Method m : {Method::Qer, Method::Srr}) {
+        settings.method = m;
+        const auto t = decompose_layer(W, S, settings, "bench.layer", trunc);
+        const bool run_full = std::max(in, out) <= opt.full_max_dim;
+        const double l = static_cast<double>(sketch_width(opt.rank, in, out, trunc.settings()));
+        // Dominant flops of one randomized SVD of an in×out matrix: (2q + 2) products with a sketch of width l.
+        const double svd_flops = 2.0 * in * out * l * (2 * trunc.settings().power_iters + 2);
+        const double svd_s = t.seconds.at("recon_svd");
+        if (run_full) {
+          const auto f = decompose_layer(W, S, settings, "bench.layer", full);
+          std::printf("%-11s %-10s %-6s %9.2f %9.2f %7.1f %6ld %6ld %11.2e %11.2e %9.1f %8.0f%%\n", shape.c_str(),
+                      scale_name.c_str(), to_string(m).c_str(), t.seconds.at("total"), f.seconds.at("total"),
+                      f.seconds.at("total") / t.seconds.at("total"), static_cast<long>(t.k_star),
+                      static_cast<long>(f.k_star), rel(t.rel_error_scaled, f.rel_error_scaled),
+                      rel(t.rel_error, f.rel_error), svd_flops / svd_s / 1e9, 100 * svd_flops / svd_s / 1e9 / sgemm);
+        } else {
+          std::printf("%-11s %-10s %-6s %9.2f %9s %7s %6ld %6s %11s %11s %9.1f %8.0f%%\n", shape.c_str(),
+                      scale_name.c_str(), to_string(m).c_str(), t.seconds.at("total"), "-", "-",
+                      static_cast<long>(t.k_star), "-", "-", "-", svd_flops / svd_s / 1e9,
+                      100 * svd_flops / svd_s / 1e9 / sgemm);
+        }
+        std::printf("    stages (truncated):");
+        for (const auto& [k, v] : t.seconds) std::printf(" %s %.2f", k.c_str(), v);
+        std::printf("  | scale build %.2f s\n", scale_s);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}
