@@ -1,0 +1,18 @@
+# Runs a command and checks its exit code and that its output matches a regular expression.
+#   cmake -DEXPECT_RC=2 -DEXPECT_REGEX=... -P expect.cmake -- <command> [args...]
+set(cmd "")
+set(seen_separator FALSE)
+foreach(i RANGE 1 ${CMAKE_ARGC})
+  if(seen_separator AND DEFINED CMAKE_ARGV${i})
+    list(APPEND cmd "${CMAKE_ARGV${i}}")
+  elseif("${CMAKE_ARGV${i}}" STREQUAL "--")
+    set(seen_separator TRUE)
+  endif()
+endforeach()
+execute_process(COMMAND ${cmd} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT "${rc}" STREQUAL "${EXPECT_RC}")
+  message(FATAL_ERROR "exit code ${rc}, expected ${EXPECT_RC}\nstdout:\n${out}\nstderr:\n${err}")
+endif()
+if(NOT "${out}${err}" MATCHES "${EXPECT_REGEX}")
+  message(FATAL_ERROR "output does not match '${EXPECT_REGEX}'\nstdout:\n${out}\nstderr:\n${err}")
+endif()
