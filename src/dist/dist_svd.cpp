@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+#include "dist/dist_svd.hpp"
+
+#include <array>
+#include <exception>
+#include <type_traits>
+
+namespace srr::dist {
+
+namespace {
+
+/// The command the root broadcasts before each operation. Everything a server needs travels in it, so
+/// servers need no settings of their own.
+enum Command : std::int64_t { Stop = 0, SvdFloat = 1, SvdDouble = 2, Eigen = 3 };
+
+struct Header {
+  std::int64_t command = Stop;
+  std::int64_t m = 0, n = 0;  ///< shape of A (or n×n of R)
+  std::int64_t k = 0;         ///< triplets wanted
+  std::int64_t l = 0;         ///< sketch width
+  std::int64_t iters = 0;     ///< power (or block Krylov) iterations
+  std::int64_t krylov = 0;    ///< keep every iterate (Spectrum::Flat)
+  std::int64_t width = 0;     ///< columns of the final basis: l, or the Krylov width
+  std::int64_t vectors = 0;
+  std::int64_t block = 0;
+
+  using Packed = std::array<std::int64_t, 10>;
+  Packed pack() const { return {command, m, n, k, l, iters, krylov, width, vectors, block}; }
+  static Header unpack(const Packed& a) { return {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]}; }
+};
+
+/// Root: sends the header. Servers: waits for it, asleep between polls.
+Header exchange_header(const Communicator& comm, Header h) {
+  Header::Packed packed = h.pack();
+  comm.bcast(std::span<std::int64_t>(packed), 0, Wait::Poll);
+  return Header::unpack(packed);
+}
+
+template <class T>
+constexpr Command svd_command() {
+  return std::is_same_v<T, float> ? SvdFloat : SvdDouble;
+}
+
+/// Raised on the servers when the root's own step of a command failed; the root raises the real error.
+class RootStepFailed : public Error {
+public:
+  RootStepFailed() : Error("the root's step of a distributed command failed") {}
+};
+
+/// Runs f on the root only and tells every rank whether it succeeded, so that a failure there cannot
+/// leave the servers waiting in the next collective. Collective over the grid's communicator.
+template <class F>
+void root_step(const ProcessGrid& grid, F&& f) {
+  std::exception_ptr failure;
+  int failed = 0;
+  if (grid.rank() == 0) {
+    try {
+      f();
+    } catch (...) {
+      failure = std::current_exception();
+      failed = 1;
+    }
+  }
+  failed = grid.communicator().bcast_value(failed, 0, Wait::Poll);
+  if (!failed) return;
+  if (failure) std::rethrow_exception(failure);
+  throw RootStepFailed();
+}
+
+/// The Gaussian sketch, drawn exactly as qer's randomized_svd draws it (column-major, one rng.normal()
+/// per entry, cast to T), so both engines see the same sketch from the same stream.
+template <class T>
+Matrix<T> gaussian_sketch(index_t rows, index_t cols, Rng& rng) {
+  Matrix<T> G(rows, cols);
+  for (auto& v : G.values()) v = static_cast<T>(rng.normal());
+  return G;
+}
+
+/// The randomized range finder of qer/svd.cpp step for step, on the grid: every rank runs it, the root
+/// with the whole A and the sketch G, the others with empty matrices. Returns the result on the root.
+/// Collective over the grid's communicator.
+template <class T>
+qer::TruncatedSvd<T> randomized_svd(const ProcessGrid& grid, const Header& h, const Matrix<T>& A,
+                                    const Matrix<T>& G) {
+  const bool vectors = h.vectors != 0, krylov = h.krylov != 0;
+  DistMatrix<T> Ad(grid, h.m, h.n, h.block);
+  Ad.scatter_from(A);
+  DistMatrix<T> Gd(grid, h.n, h.l, h.block);
+  Gd.scatter_from(G);
+
+  DistMatrix<T> Qm = matmul(Ad, Gd);
+  orthonormalize(Qm);
+  // Block Krylov: every iterate's basis side by side in K, orthonormalized together at the end.
+  DistMatrix<T> K(grid, krylov ? h.m : 0, krylov ? h.width : 0, h.block);
+  index_t filled = 0;
+  const auto keep = [&](const DistMatrix<T>& Q) {
+    const index_t c = std::min(Q.cols(), h.width - filled);
+    copy(Q, 0, 0, h.m, c, K, 0, filled);
+    filled += c;
+  };
+  if (krylov) keep(Qm);
+  for (std::int64_t it = 0; it < h.iters && (!krylov || filled < h.width); ++it) {
+    DistMatrix<T> Qn = matmul(Ad, Qm, Op::T, Op::N);
+    orthonormalize(Qn);
+    Qm = matmul(Ad, Qn);
+    orthonormalize(Qm);
+    if (krylov) keep(Qm);
+  }
+  if (krylov) {
+    Qm = DistMatrix<T>(grid, h.m, filled, h.block);
+    copy(K, 0, 0, h.m, filled, Qm, 0, 0);
+    orthonormalize(Qm);
+  }
+  const Matrix<T> B = matmul(Qm, Ad, Op::T, Op::N).gather_to(0);  // l×n (Krylov: width×n), small
+
+  la::Svd<T> small;
+  root_step(grid, [&] { small = la::gesdd(B, vectors); });
+
+  qer::TruncatedSvd<T> out;
+  if (grid.rank() == 0) out.s.assign(small.s.begin(), small.s.begin() + h.k);
+  if (vectors) {
+    DistMatrix<T> Ub(grid, Qm.cols(), h.k, h.block);
+    Ub.scatter_from(grid.rank() == 0 ? small.U.columns(0, h.k) : Matrix<T>());
+    out.U = matmul(Qm, Ub).gather_to(0);
+    if (grid.rank() == 0) out.Vt = small.Vt.row_block(0, h.k);
+  }
+  return out;
+}
+
+/// p?syevd on the grid; the root passes R, the others an empty matrix. Result on the root. Collective
+/// over the grid's communicator.
+la::Eig<double> eigen(const ProcessGrid& grid, const Header& h, const Matrix<double>& R) {
+  DistMatrix<double> Rd(grid, h.n, h.n, h.block);
+  Rd.scatter_from(R);
+  DistMatrix<double> Z(grid, h.n, h.n, h.block);
+  la::Eig<double> out;
+  out.w = la::psyevd(Rd.local_data(), Rd.descriptor(), Z.local_data(), Z.descriptor());
+  if (h.vectors) out.Z = Z.gather_to(0);
+  return out;
+}
+
+}  // namespace
+
+DistributedSvdEngine::DistributedSvdEngine(const ProcessGrid& grid, qer::SvdSettings settings, index_t block)
+    : grid_(grid), settings_(settings), local_(settings), block_(block) {
+  SRR_ASSERT(block >= 1);
+}
+
+std::string DistributedSvdEngine::name() const {
+  return detail::concat("dist-", qer::to_string(settings_.method), "-", grid_.rows(), "x", grid_.cols());
+}
+
+template <class T>
+qer::TruncatedSvd<T> DistributedSvdEngine::top_impl(const Matrix<T>& A, index_t k, bool vectors,
+                                                    qer::Spectrum spectrum, Rng& rng) const {
+  if (!is_root()) throw Error("DistributedSvdEngine::top is called by the grid's rank 0; the others serve()");
+  const index_t m = A.rows(), n = A.cols();
+  SRR_ASSERT(k >= 0 && k <= std::min(m, n));
+  const index_t l = qer::sketch_width(k, m, n, settings_);
+  // The local engine takes these paths without a sketch; so does the root here, alone.
+  if (settings_.method != qer::SvdMethod::Randomized || k == 0 || l >= std::min(m, n))
+    return local_.top(A, k, vectors, spectrum, rng);
+  // Iteration counts and the Krylov width exactly as qer/svd.cpp chooses them.
+  const bool krylov = spectrum == qer::Spectrum::Flat;
+  const index_t iters = krylov ? settings_.krylov_iters : settings_.power_iters;
+  const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;
+  const Header h = exchange_header(grid_.communicator(), {svd_command<T>(), m, n, k, l, iters, krylov ? 1 : 0,
+                                                          width, vectors ? 1 : 0, block_});
+  const Matrix<T> G = gaussian_sketch<T>(n, l, rng);
+  return randomized_svd(grid_, h, A, G);
+}
+
+qer::TruncatedSvd<float> DistributedSvdEngine::top(const Matrix<float>& A, index_t k, bool vectors,
+                                                   qer::Spectrum spectrum, Rng& rng) const {
+  return top_impl(A, k, vectors, spectrum, rng);
+}
+
+qer::TruncatedSvd<double> DistributedSvdEngine::top(const Matrix<double>& A, index_t k, bool vectors,
+                                                    qer::Spectrum spectrum, Rng& rng) const {
+  return top_impl(A, k, vectors, spectrum, rng);
+}
+
+la::Eig<double> DistributedSvdEngine::symmetric_eigen(const Matrix<double>& R, bool vectors) const {
+  if (!is_root()) throw Error("DistributedSvdEngine::symmetric_eigen is called by the grid's rank 0");
+  SRR_ASSERT(R.rows() == R.cols());
+  if (R.rows() == 0) return la::syevd(R, vectors);
+  const Header h = exchange_header(grid_.communicator(), {Eigen, R.rows(), R.rows(), 0, 0, 0, 0, 0,
+                                                          vectors ? 1 : 0, block_});
+  return eigen(grid_, h, R);
+}
+
+void DistributedSvdEngine::stop() const {
+  if (!is_root()) throw Error("DistributedSvdEngine::stop is called by the grid's rank 0");
+  exchange_header(grid_.communicator(), Header{});
+}
+
+ServeStats DistributedSvdEngine::serve() const {
+  if (is_root()) throw Error("DistributedSvdEngine::serve is for the grid's ranks other than 0");
+  ServeStats stats;
+  for (;;) {
+    const Header h = exchange_header(grid_.communicator(), Header{});
+    if (h.command == Stop) return stats;
+    ++stats.commands;
+    try {
+      switch (h.command) {
+        case SvdFloat: randomized_svd(grid_, h, Matrix<float>(), Matrix<float>()); break;
+        case SvdDouble: randomized_svd(grid_, h, Matrix<double>(), Matrix<double>()); break;
+        case Eigen: eigen(grid_, h, Matrix<double>()); break;
+        default: throw Error(detail::concat("unknown distributed command ", h.command));
+      }
+    } catch (const la::ScalapackError&) {
+      ++stats.failures;  // raised on every rank alike (ScaLAPACK's checks are global); the root reports it
+    } catch (const RootStepFailed&) {
+      ++stats.failures;
+    }
+  }
+}
+
+}  // namespace srr::dist

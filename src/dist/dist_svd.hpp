@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// The truncated SVD (and the symmetric eigensolver of the QERA-exact scale) on a group of ranks forming
+/// a BLACS grid, behind qer::SvdEngine.
+///
+/// Who calls what. qer::SvdEngine::top() is called by one rank: the group's root (rank 0 of the grid's
+/// communicator), which holds the whole matrix. ScaLAPACK needs every rank of the grid inside each
+/// collective, so the other members sit in serve(): a loop that receives a command header broadcast by
+/// the root and then joins exactly the collectives the root performs for that command, until stop().
+///
+///   root (grid rank 0)                    every other grid rank
+///   engine.top(A, k, ...)   ─── header ─→ engine.serve()  (loops)
+///     scatter A, sketch G, PBLAS/QR ...   ... the same collectives ...
+///   engine.symmetric_eigen(R)  ─ header ─→ ...
+///   engine.stop()           ─── stop ───→ serve() returns
+///
+/// Determinism. The Gaussian sketch is drawn on the root from the caller's Rng, in the same order as
+/// qer::LocalSvdEngine, so in float64 the result equals the local engine's to rounding (tested to 1e-10)
+/// whatever the grid. Paths that would not use a sketch (SvdMethod::Full, k = 0, or a sketch as wide as
+/// the matrix) run on the root alone with the local engine and involve no other rank.
+///
+/// Errors. Arguments are validated on the root before the header goes out, so a rejected call leaves
+/// the servers waiting for the next command. The one root-only step inside a command (the small gesdd)
+/// broadcasts its success, so a failure there is raised on the root and skipped in step by the servers;
+/// serve() likewise catches a ScaLAPACK error raised consistently on every rank, counts it, and waits for
+/// the next command. Any other failure leaves the group out of step: abort the job.
+///
+/// Waiting. The header and the root-only step's status are broadcast with Wait::Poll, so an idle server
+/// sleeps instead of spinning (toolchain.md P9).
+
+#include <cstdint>
+#include <string>
+
+#include "dist/dist_matrix.hpp"
+#include "qer/svd.hpp"
+
+namespace srr::dist {
+
+/// What serve() did before stop().
+struct ServeStats {
+  std::int64_t commands = 0;  ///< commands joined (stop excluded)
+  std::int64_t failures = 0;  ///< of which failed with an error raised on every rank
+};
+
+class DistributedSvdEngine final : public qer::SvdEngine {
+public:
+  /// Every member of the grid constructs one, with the same block size. Local. The settings are read on
+  /// the root only (the servers receive what they need with each command). The grid must outlive the
+  /// engine.
+  DistributedSvdEngine(const ProcessGrid& grid, qer::SvdSettings settings, index_t block = default_block);
+
+  /// Top-k singular triplets of A (root only). Collective over the grid's communicator: the other
+  /// members must be in serve(). Draws the sketch from rng exactly as the local engine does, and like it
+  /// keeps every power iterate (randomized block Krylov) for Spectrum::Flat.
+  qer::TruncatedSvd<float> top(const Matrix<float>& A, index_t k, bool vectors, qer::Spectrum spectrum,
+                               Rng& rng) const override;
+  qer::TruncatedSvd<double> top(const Matrix<double>& A, index_t k, bool vectors, qer::Spectrum spectrum,
+                                Rng& rng) const override;
+  std::string name() const override;
+
+  /// Eigendecomposition of the symmetric R (lower triangle read), eigenvalues ascending, by p?syevd: the
+  /// distributed twin of la::syevd (root only). Collective over the grid's communicator, like top().
+  la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const;
+
+  /// Joins the root's commands until it calls stop() (non-root members only). Collective over the grid's
+  /// communicator, command by command.
+  ServeStats serve() const;
+
+  /// Releases the servers from serve() (root only). Collective over the grid's communicator.
+  void stop() const;
+
+  bool is_root() const { return grid_.rank() == 0; }
+  const ProcessGrid& grid() const { return grid_; }
+  const qer::SvdSettings& settings() const { return settings_; }
+
+private:
+  template <class T>
+  qer::TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, qer::Spectrum spectrum,
+                                Rng& rng) const;
+
+  const ProcessGrid& grid_;
+  qer::SvdSettings settings_;
+  qer::LocalSvdEngine local_;
+  index_t block_;
+};
+
+}  // namespace srr::dist
