@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// The HDF5 layer of the store: one RAII handle for every kind of `hid_t`, one error macro, and the few
+/// dataset and attribute helpers the store and the calibration file need. Everything here is serial HDF5
+/// (the default sec2 driver), called by one rank at a time: the store is written by the master alone
+/// (docs/store.md explains why), and the library build is not thread-safe (toolchain.md P12).
+
+#include <hdf5.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/error.hpp"
+
+namespace srr::store {
+
+namespace h5_detail {
+/// Throws srr::Error naming the failed call, the HDF5 file and the innermost messages of HDF5's error stack.
+[[noreturn]] void throw_h5_error(const char* call, const std::string& file, const char* where);
+
+template <class V>
+V h5_check(V value, const char* call, const std::string& file, const char* where) {
+  if (value < 0) throw_h5_error(call, file, where);
+  return value;
+}
+}  // namespace h5_detail
+
+}  // namespace srr::store
+
+#define SRR_H5_STRINGIFY2(x) #x
+#define SRR_H5_STRINGIFY(x) SRR_H5_STRINGIFY2(x)
+/// Evaluates an HDF5 call once and returns its value; a negative value (every HDF5 failure: hid_t, herr_t
+/// and htri_t alike) throws srr::Error naming the call, `file` (the HDF5 file it was about) and the source
+/// line. HDF5's own automatic error printing is switched off by h5_init(), so this is the only report.
+#define SRR_H5_CALL(call, file) \
+  ::srr::store::h5_detail::h5_check((call), #call, (file), __FILE__ ":" SRR_H5_STRINGIFY(__LINE__))
+
+namespace srr::store {
+
+/// Switches off HDF5's automatic error printing (errors become exceptions through SRR_H5_CALL). Idempotent.
+void h5_init();
+
+/// Owns one HDF5 identifier of any kind and closes it with the matching H5?close (found by H5Iget_type).
+/// Move-only. The destructor ignores close errors (it cannot throw); call close() where a failure matters,
+/// e.g. on a file, whose close flushes data.
+class Hid {
+public:
+  Hid() = default;
+  /// Takes ownership of `id` (a valid identifier, usually the checked result of an H5?create/open call).
+  explicit Hid(hid_t id) : id_(id) {}
+  Hid(const Hid&) = delete;
+  Hid& operator=(const Hid&) = delete;
+  Hid(Hid&& other) noexcept : id_(other.id_) { other.id_ = H5I_INVALID_HID; }
+  Hid& operator=(Hid&& other) noexcept;
+  ~Hid() { release(); }
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  /// Closes now; throws srr::Error (naming `file`) when HDF5 reports a failure.
+  void close(const std::string& file);
+
+private:
+  void release() noexcept;
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+/// The HDF5 type of T in the file and in memory (little-endian standard types in the file).
+template <class T> hid_t file_type();
+template <class T> hid_t memory_type();
+
+/// Creates a dataset whose storage is allocated at creation (contiguous, early allocation) so that every
+/// later write is raw data only — no metadata changes after the store is created (docs/store.md).
+/// `fill` = false skips writing fill values (big arrays whose every byte is written later); dims may be
+/// empty (a scalar). Timestamps are off so that identical runs give identical metadata.
+Hid create_dataset(hid_t loc, const std::string& name, hid_t type, const std::vector<hsize_t>& dims, bool fill,
+                   const std::string& file);
+
+/// Writes the whole dataset from `data` (which must hold exactly as many elements as the dataset).
+template <class T>
+void write_dataset(hid_t dset, std::span<const T> data, const std::string& file);
+/// Reads the whole dataset, checking that its element count matches `expected` (unless expected < 0).
+template <class T>
+std::vector<T> read_dataset(hid_t dset, std::int64_t expected, const std::string& file);
+/// Dimensions of an open dataset.
+std::vector<hsize_t> dataset_dims(hid_t dset, const std::string& file);
+
+/// Opens a dataset or group; missing objects throw InputError naming the file and the object path.
+Hid open_dataset(hid_t loc, const std::string& name, const std::string& file);
+Hid open_group(hid_t loc, const std::string& name, const std::string& file);
+bool exists(hid_t loc, const std::string& name, const std::string& file);
+
+/// Variable-length UTF-8 string attributes (h5py reads them as str).
+void write_string_attribute(hid_t obj, const std::string& name, const std::string& value, const std::string& file);
+std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& file);
+void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value, const std::string& file);
+std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& file);
+bool has_attribute(hid_t obj, const std::string& name, const std::string& file);
+
+}  // namespace srr::store

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: MIT
+#include "store/store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <limits>
+#include <set>
+
+#include "store/fsync.hpp"
+
+namespace srr::store {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kFormat = "srr-store";
+constexpr const char* kLayers = "layers";
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string layer_path(const StoreLayer& l) { return std::string(kLayers) + "/" + l.name; }
+
+/// `v` padded with `fill` to length n (a fixed-size dataset holds a curve of length ≤ n).
+template <class T>
+std::vector<T> padded(const std::vector<T>& v, std::size_t n, T fill) {
+  std::vector<T> out(n, fill);
+  std::copy(v.begin(), v.end(), out.begin());
+  return out;
+}
+
+/// The inverse of padded() for NaN padding.
+std::vector<double> trimmed(std::vector<double> v) {
+  while (!v.empty() && std::isnan(v.back())) v.pop_back();
+  return v;
+}
+
+std::string short_json(const json& j) {
+  std::string s = j.dump();
+  return s.size() > 200 ? s.substr(0, 200) + "…" : s;
+}
+
+json parse_or_string(const std::string& text) {
+  try {
+    return json::parse(text);
+  } catch (const json::exception&) {
+    return text;
+  }
+}
+
+std::string describe_checkpoint(const json& j) {
+  if (!j.is_object()) return short_json(j);
+  std::string files;
+  if (j.contains("files") && j["files"].is_array())
+    for (const auto& f : j["files"])
+      files += (files.empty() ? "" : ", ") + f.value("name", std::string("?")) + " (" +
+               std::to_string(f.value("bytes", std::int64_t{0})) + " bytes)";
+  return j.value("path", std::string("?")) + " [" + files + ", header sha256 " +
+         j.value("header_sha256", std::string("?")).substr(0, 16) + "…]";
+}
+
+template <class T>
+void write_scalar(hid_t group, const char* name, T value, const std::string& file) {
+  Hid d = open_dataset(group, name, file);
+  write_dataset<T>(d.get(), std::span<const T>(&value, 1), file);
+}
+
+template <class T>
+void write_vector(hid_t group, const char* name, const std::vector<T>& v, const std::string& file) {
+  Hid d = open_dataset(group, name, file);
+  write_dataset<T>(d.get(), std::span<const T>(v), file);
+}
+
+template <class T>
+T read_scalar(hid_t group, const char* name, const std::string& file) {
+  Hid d = open_dataset(group, name, file);
+  return read_dataset<T>(d.get(), 1, file).front();
+}
+
+template <class T>
+std::vector<T> read_vector(hid_t group, const char* name, std::int64_t n, const std::string& file) {
+  Hid d = open_dataset(group, name, file);
+  return read_dataset<T>(d.get(), n, file);
+}
+
+/// The datasets of one layer and their shapes: the single place the per-layer schema is spelled out.
+struct DatasetSpec {
+  const char* name;
+  hid_t type;
+  std::vector<hsize_t> dims;
+  bool fill;  ///< small datasets get fill values; the big arrays are always written whole before use
+};
+
+std::vector<DatasetSpec> layer_datasets(const StoreLayout& layout, const StoreLayer& l) {
+  const auto in = static_cast<hsize_t>(l.in), out = static_cast<hsize_t>(l.out);
+  const auto r = static_cast<hsize_t>(layout.rank);
+  const auto blocks = static_cast<hsize_t>((l.in + layout.quant.block - 1) / layout.quant.block);
+  std::vector<DatasetSpec> specs = {{"codes", file_type<std::int8_t>(), {out, in}, false}};
+  if (layout.quant.scheme == quant::Scheme::Mxint) {
+    specs.push_back({"exponents", file_type<std::uint8_t>(), {out, blocks}, false});
+  } else {
+    specs.push_back({"scales", file_type<float>(), {out, blocks}, false});
+    specs.push_back({"zeros", file_type<std::uint8_t>(), {out, blocks}, false});
+  }
+  const std::vector<DatasetSpec> rest = {
+      {"lora_A", file_type<float>(), {r, in}, false},
+      {"lora_B", file_type<float>(), {out, r}, false},
+      {"k_star", file_type<std::int64_t>(), {}, true},
+      {"preserved", file_type<std::int64_t>(), {r}, true},
+      {"rel_error", file_type<double>(), {}, true},
+      {"rel_error_scaled", file_type<double>(), {}, true},
+      {"rel_error_act", file_type<double>(), {}, true},
+      {"sw_frobenius2", file_type<double>(), {}, true},
+      {"sw_singular_values", file_type<double>(), {r}, true},
+      {"probe_singular_values", file_type<double>(), {r}, true},
+      {"objective", file_type<double>(), {r + 1}, true},
+      {"oracle_errors", file_type<double>(), {r + 1}, true},
+      {"scale_floored", file_type<std::int64_t>(), {}, true},
+      {"scale_condition", file_type<double>(), {}, true},
+      {"scale_shrinkage", file_type<double>(), {}, true},
+      {"seconds", file_type<double>(), {timing_stages().size()}, true},
+      {"mpi_rank", file_type<std::int64_t>(), {}, true},
+      {"done", file_type<std::uint8_t>(), {}, true},  // written last, after everything above is durable
+  };
+  specs.insert(specs.end(), rest.begin(), rest.end());
+  return specs;
+}
+
+Hid track_times_off(hid_t plist_class, const std::string& file) {
+  Hid p(SRR_H5_CALL(H5Pcreate(plist_class), file));
+  SRR_H5_CALL(H5Pset_obj_track_times(p.get(), false), file);
+  return p;
+}
+
+std::string utc_now() {
+  const std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* data) {
+  static_cast<std::vector<std::string>*>(data)->emplace_back(name);
+  return 0;
+}
+
+std::vector<std::string> layout_differences(const StoreLayout& a, const StoreLayout& b) {
+  std::vector<std::string> d;
+  if (a.quant.scheme != b.quant.scheme || a.quant.width != b.quant.width || a.quant.block != b.quant.block)
+    d.push_back("layout: quantizer differs");
+  if (a.rank != b.rank) d.push_back(detail::concat("layout: rank ", a.rank, " vs ", b.rank));
+  if (a.layers != b.layers) {
+    if (a.layers.size() != b.layers.size()) {
+      d.push_back(detail::concat("layout: the store has ", a.layers.size(), " layers, this run plans ", b.layers.size()));
+    } else {
+      for (std::size_t i = 0; i < a.layers.size(); ++i)
+        if (a.layers[i] != b.layers[i]) {
+          d.push_back(detail::concat("layout: layer ", i, " is ", a.layers[i].name, " ", a.layers[i].in, "×",
+                                     a.layers[i].out, " in the store, ", b.layers[i].name, " ", b.layers[i].in, "×",
+                                     b.layers[i].out, " in this run"));
+          break;
+        }
+    }
+  }
+  return d;
+}
+
+}  // namespace
+
+const std::vector<std::string>& timing_stages() {
+  static const std::vector<std::string> stages = {"read",     "scale",     "sw_svd",  "k_select",
+                                                  "quantize", "recon_svd", "metrics", "total"};
+  return stages;
+}
+
+std::vector<std::string> header_differences(const StoreHeader& stored, const StoreHeader& wanted) {
+  std::vector<std::string> d;
+  if (stored.tool_version != wanted.tool_version)
+    d.push_back("tool version: the store was made by srr " + stored.tool_version + ", this is srr " +
+                wanted.tool_version);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : stored.config.items()) keys.insert(k);
+  for (const auto& [k, v] : wanted.config.items()) keys.insert(k);
+  for (const auto& k : keys) {
+    const json a = stored.config.contains(k) ? stored.config[k] : json("(absent)");
+    const json b = wanted.config.contains(k) ? wanted.config[k] : json("(absent)");
+    if (a != b) d.push_back("config." + k + ": the store has " + short_json(a) + ", this run has " + short_json(b));
+  }
+  const json ca = parse_or_string(stored.checkpoint), cb = parse_or_string(wanted.checkpoint);
+  const auto same_checkpoint = [&] {
+    if (!ca.is_object() || !cb.is_object()) return ca == cb;
+    return ca.value("files", json()) == cb.value("files", json()) &&
+           ca.value("header_sha256", json()) == cb.value("header_sha256", json());
+  };
+  if (!same_checkpoint())
+    d.push_back("checkpoint: the store was made from " + describe_checkpoint(ca) + ", this run uses " +
+                describe_checkpoint(cb));
+  const json ka = parse_or_string(stored.calibration), kb = parse_or_string(wanted.calibration);
+  const auto content = [](const json& j) {
+    return j.is_object() ? j.value("content_sha256", json()) : j;
+  };
+  if (content(ka) != content(kb)) {
+    const auto describe = [&](const json& j) {
+      return j.is_object() ? j.value("path", std::string("?")) + " (content sha256 " +
+                                 j.value("content_sha256", std::string("?")).substr(0, 16) + "…)"
+                           : std::string("no calibration file");
+    };
+    d.push_back("calibration: the store was made with " + describe(ka) + ", this run uses " + describe(kb));
+  }
+  return d;
+}
+
+// ---- RunLock ---------------------------------------------------------------------------------------------
+
+RunLock RunLock::acquire(const fs::path& store_path) {
+  const std::string lock_path = store_path.string() + ".lock";
+  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0)
+    throw InputError(detail::concat("cannot create the lock file '", lock_path, "': ", std::strerror(errno),
+                                    " (is the directory of the store writable?)"));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    std::string holder(256, '\0');
+    const ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
+    holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
+    ::close(fd);
+    if (err == EWOULDBLOCK)
+      throw InputError(detail::concat("the store '", store_path.string(), "' is in use by another run (",
+                                      holder.empty() ? "unknown process" : holder, " holds '", lock_path,
+                                      "'); wait for it to finish or stop it"));
+    throw InputError(detail::concat("cannot lock '", lock_path, "': ", std::strerror(err)));
+  }
+  // Who holds it, for the message above (advisory only: the kernel lock is what counts).
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string who = detail::concat("pid ", ::getpid(), " on ", host, "\n");
+  if (::ftruncate(fd, 0) == 0) {
+    [[maybe_unused]] const ssize_t w = ::pwrite(fd, who.data(), who.size(), 0);
+  }
+  return RunLock(fd);
+}
+
+RunLock& RunLock::operator=(RunLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
+}
+
+// ---- Store -----------------------------------------------------------------------------------------------
+
+void Store::create(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
+  const fs::path tmp = path.string() + ".creating";
+  const std::string name = tmp.string();
+  std::error_code ec;
+  fs::remove(tmp, ec);  // a leftover of a run killed while creating (we hold the lock)
+  try {
+    Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), name));
+    // The oldest file format: superblock v0 has no "file is open for writing" flag, so a file left open by a
+    // killed run opens normally next time (no h5clear needed), and every HDF5 ≥ 1.8 reader understands it.
+    SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), name);
+    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+    if (!file.valid()) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError(detail::concat("cannot create the store '", name, "' (is the directory of --out writable?)"));
+    }
+    const hid_t root = file.get();
+    write_string_attribute(root, "format", kFormat, name);
+    write_int_attribute(root, "format_version", kFormatVersion, name);
+    write_string_attribute(root, "tool_version", header.tool_version, name);
+    write_string_attribute(root, "config", header.config.dump(), name);
+    write_string_attribute(root, "checkpoint", header.checkpoint, name);
+    write_string_attribute(root, "calibration", header.calibration, name);
+    write_string_attribute(root, "created", utc_now(), name);
+    write_string_attribute(root, "quant_scheme", quant::to_string(layout.quant.scheme), name);
+    write_int_attribute(root, "bits", layout.quant.width, name);
+    write_int_attribute(root, "block", layout.quant.block, name);
+    write_int_attribute(root, "rank", layout.rank, name);
+    write_int_attribute(root, "layer_count", static_cast<std::int64_t>(layout.layers.size()), name);
+    write_string_attribute(root, "timing_stages", json(timing_stages()).dump(), name);
+
+    const Hid gcpl = track_times_off(H5P_GROUP_CREATE, name);
+    Hid layers(SRR_H5_CALL(H5Gcreate2(root, kLayers, H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), name));
+    for (std::size_t i = 0; i < layout.layers.size(); ++i) {
+      const auto& l = layout.layers[i];
+      require(!l.name.empty() && l.name.find('/') == std::string::npos, "store: bad layer name '", l.name, "'");
+      Hid g(SRR_H5_CALL(H5Gcreate2(layers.get(), l.name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT), name));
+      write_int_attribute(g.get(), "index", static_cast<std::int64_t>(i), name);
+      write_int_attribute(g.get(), "in", l.in, name);
+      write_int_attribute(g.get(), "out", l.out, name);
+      for (const auto& spec : layer_datasets(layout, l)) create_dataset(g.get(), spec.name, spec.type, spec.dims, spec.fill, name);
+    }
+    layers.close(name);
+    file.close(name);
+    reserve_and_sync(tmp);
+    fs::rename(tmp, path);
+    sync_directory(path);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+Store Store::open(const fs::path& path, bool writable) {
+  h5_init();
+  Store s;
+  s.path_ = path;
+  s.name_ = path.string();
+  s.writable_ = writable;
+  const std::string& name = s.name_;
+  require(fs::exists(path), "no store at '", name, "'");
+  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), name));
+  hid_t id = H5Fopen(name.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
+  if (id < 0) {
+    std::string why;
+    H5Ewalk2(
+        H5E_DEFAULT, H5E_WALK_DOWNWARD,
+        [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
+          if (n == 0 && e->desc) *static_cast<std::string*>(data) = e->desc;
+          return 0;
+        },
+        &why);
+    H5Eclear2(H5E_DEFAULT);
+    throw InputError("'" + name + "' exists but cannot be opened as an HDF5 file" + (why.empty() ? "" : " (" + why + ")") +
+                     "; it was left as it is: remove it or choose another store path");
+  }
+  s.file_ = Hid(id);
+  const hid_t root = s.file_.get();
+  require(has_attribute(root, "format", name) && read_string_attribute(root, "format", name) == kFormat, "'", name,
+          "' is an HDF5 file but not an srr store; it was left as it is");
+  const auto version = read_int_attribute(root, "format_version", name);
+  require(version == kFormatVersion, "'", name, "' has store format version ", version, ", this srr reads version ",
+          kFormatVersion);
+  s.header_.tool_version = read_string_attribute(root, "tool_version", name);
+  try {
+    s.header_.config = json::parse(read_string_attribute(root, "config", name));
+  } catch (const json::exception& e) {
+    throw InputError("'" + name + "': the config attribute is not JSON: " + e.what());
+  }
+  s.header_.checkpoint = read_string_attribute(root, "checkpoint", name);
+  s.header_.calibration = read_string_attribute(root, "calibration", name);
+  s.layout_.quant.scheme = quant::scheme_from_string(read_string_attribute(root, "quant_scheme", name));
+  s.layout_.quant.width = static_cast<int>(read_int_attribute(root, "bits", name));
+  s.layout_.quant.block = static_cast<int>(read_int_attribute(root, "block", name));
+  s.layout_.rank = read_int_attribute(root, "rank", name);
+  const auto count = read_int_attribute(root, "layer_count", name);
+
+  Hid layers = open_group(root, kLayers, name);
+  std::vector<std::string> names;
+  hsize_t idx = 0;
+  SRR_H5_CALL(H5Literate(layers.get(), H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_name, &names), name);
+  require(static_cast<std::int64_t>(names.size()) == count, "'", name, "': ", names.size(), " layer groups, expected ",
+          count);
+  s.layout_.layers.resize(names.size());
+  std::vector<bool> seen(names.size(), false);
+  for (const auto& n : names) {
+    Hid g = open_group(layers.get(), n, name);
+    const auto i = read_int_attribute(g.get(), "index", name);
+    require(i >= 0 && i < count && !seen[static_cast<std::size_t>(i)], "'", name, "': layer ", n, " has a bad index ", i);
+    seen[static_cast<std::size_t>(i)] = true;
+    s.layout_.layers[static_cast<std::size_t>(i)] = {n, read_int_attribute(g.get(), "in", name),
+                                                     read_int_attribute(g.get(), "out", name)};
+  }
+  return s;
+}
+
+Store Store::open_for_run(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
+  h5_init();
+  RunLock lock = RunLock::acquire(path);
+  if (!fs::exists(path)) {
+    create(path, header, layout);
+  } else {
+    // Check with a read-only open first: a refused store is never opened for writing.
+    const Store existing = open(path, false);
+    auto diffs = header_differences(existing.header(), header);
+    for (auto& d : layout_differences(existing.layout(), layout)) diffs.push_back(std::move(d));
+    if (!diffs.empty()) {
+      std::string msg = "the store '" + path.string() +
+                        "' was made by a different run and was left as it is; remove it, choose another store "
+                        "path, or rerun with the same settings. Differences:";
+      for (const auto& d : diffs) msg += "\n  " + d;
+      throw InputError(msg);
+    }
+  }
+  Store s = open(path, true);
+  s.lock_.emplace(std::move(lock));
+  return s;
+}
+
+Store Store::open_read_only(const fs::path& path) { return open(path, false); }
+
+std::size_t Store::index_of(const std::string& name) const {
+  for (std::size_t i = 0; i < layout_.layers.size(); ++i)
+    if (layout_.layers[i].name == name) return i;
+  throw InputError("'" + name_ + "' has no layer '" + name + "'");
+}
+
+std::vector<bool> Store::done() const {
+  std::vector<bool> marks;
+  marks.reserve(layout_.layers.size());
+  for (const auto& l : layout_.layers) {
+    Hid g = open_group(file_.get(), layer_path(l), name_);
+    marks.push_back(read_scalar<std::uint8_t>(g.get(), "done", name_) == 1);
+  }
+  return marks;
+}
+
+void Store::make_durable() {
+  SRR_H5_CALL(H5Fflush(file_.get(), H5F_SCOPE_GLOBAL), name_);
+  void* handle = nullptr;
+  SRR_H5_CALL(H5Fget_vfd_handle(file_.get(), H5P_DEFAULT, &handle), name_);
+  sync_descriptor(*static_cast<int*>(handle), name_);
+}
+
+void Store::write_layer(std::size_t index, const LayerRecord& r) {
+  SRR_ASSERT(writable_ && index < layout_.layers.size());
+  const auto& l = layout_.layers[index];
+  const auto rank = static_cast<std::size_t>(layout_.rank);
+  const auto& c = r.codes;
+  const auto blocks = static_cast<std::size_t>(c.blocks_per_column() * c.out);
+  const bool mxint = layout_.quant.scheme == quant::Scheme::Mxint;
+  const bool fits =
+      c.in == l.in && c.out == l.out && c.settings.scheme == layout_.quant.scheme &&
+      c.settings.width == layout_.quant.width && c.settings.block == layout_.quant.block &&
+      c.codes.size() == static_cast<std::size_t>(l.in * l.out) &&
+      (mxint ? c.exponents.size() == blocks : c.scales.size() == blocks && c.zeros.size() == blocks) &&
+      r.lora_A.size() == rank * static_cast<std::size_t>(l.in) &&
+      r.lora_B.size() == rank * static_cast<std::size_t>(l.out) && r.k_star == static_cast<std::int64_t>(r.preserved.size()) &&
+      r.preserved.size() <= rank && r.sw_singular_values.size() <= rank && r.probe_singular_values.size() <= rank &&
+      r.objective.size() <= rank + 1 && r.oracle_errors.size() <= rank + 1;
+  if (!fits)
+    throw Error(detail::concat("store '", name_, "': the result for ", l.name, " does not match the planned shapes (",
+                               l.in, "×", l.out, ", rank ", rank, ", ", quant::to_string(layout_.quant.scheme), ")"));
+
+  Hid g = open_group(file_.get(), layer_path(l), name_);
+  const hid_t gid = g.get();
+  write_vector(gid, "codes", c.codes, name_);
+  if (mxint) {
+    write_vector(gid, "exponents", c.exponents, name_);
+  } else {
+    write_vector(gid, "scales", c.scales, name_);
+    write_vector(gid, "zeros", c.zeros, name_);
+  }
+  write_vector(gid, "lora_A", r.lora_A, name_);
+  write_vector(gid, "lora_B", r.lora_B, name_);
+  write_scalar(gid, "k_star", r.k_star, name_);
+  write_vector(gid, "preserved", padded<std::int64_t>(r.preserved, rank, -1), name_);
+  write_scalar(gid, "rel_error", r.rel_error, name_);
+  write_scalar(gid, "rel_error_scaled", r.rel_error_scaled, name_);
+  write_scalar(gid, "rel_error_act", r.rel_error_act, name_);
+  write_scalar(gid, "sw_frobenius2", r.sw_frobenius2, name_);
+  write_vector(gid, "sw_singular_values", padded(r.sw_singular_values, rank, kNaN), name_);
+  write_vector(gid, "probe_singular_values", padded(r.probe_singular_values, rank, kNaN), name_);
+  write_vector(gid, "objective", padded(r.objective, rank + 1, kNaN), name_);
+  write_vector(gid, "oracle_errors", padded(r.oracle_errors, rank + 1, kNaN), name_);
+  write_scalar(gid, "scale_floored", r.scale_floored, name_);
+  write_scalar(gid, "scale_condition", r.scale_condition, name_);
+  write_scalar(gid, "scale_shrinkage", r.scale_shrinkage, name_);
+  std::vector<double> seconds;
+  for (const auto& stage : timing_stages()) {
+    const auto it = r.seconds.find(stage);
+    seconds.push_back(it == r.seconds.end() ? kNaN : it->second);
+  }
+  write_vector(gid, "seconds", seconds, name_);
+  write_scalar(gid, "mpi_rank", r.mpi_rank, name_);
+  // The data must be on disk before the mark that declares it complete, and the mark before we move on.
+  make_durable();
+  write_scalar(gid, "done", std::uint8_t{1}, name_);
+  make_durable();
+}
+
+LayerRecord Store::read_layer(std::size_t index) const {
+  SRR_ASSERT(index < layout_.layers.size());
+  const auto& l = layout_.layers[index];
+  Hid g = open_group(file_.get(), layer_path(l), name_);
+  const hid_t gid = g.get();
+  const auto rank = layout_.rank;
+  LayerRecord r;
+  auto& c = r.codes;
+  c.settings = layout_.quant;
+  c.in = l.in;
+  c.out = l.out;
+  const auto blocks = c.blocks_per_column() * c.out;
+  c.codes = read_vector<std::int8_t>(gid, "codes", l.in * l.out, name_);
+  if (layout_.quant.scheme == quant::Scheme::Mxint) {
+    c.exponents = read_vector<std::uint8_t>(gid, "exponents", blocks, name_);
+  } else {
+    c.scales = read_vector<float>(gid, "scales", blocks, name_);
+    c.zeros = read_vector<std::uint8_t>(gid, "zeros", blocks, name_);
+  }
+  r.lora_A = read_vector<float>(gid, "lora_A", rank * l.in, name_);
+  r.lora_B = read_vector<float>(gid, "lora_B", rank * l.out, name_);
+  r.k_star = read_scalar<std::int64_t>(gid, "k_star", name_);
+  r.preserved = read_vector<std::int64_t>(gid, "preserved", rank, name_);
+  require(r.k_star >= 0 && r.k_star <= rank, "'", name_, "': ", l.name, " has k_star ", r.k_star);
+  r.preserved.resize(static_cast<std::size_t>(r.k_star));
+  r.rel_error = read_scalar<double>(gid, "rel_error", name_);
+  r.rel_error_scaled = read_scalar<double>(gid, "rel_error_scaled", name_);
+  r.rel_error_act = read_scalar<double>(gid, "rel_error_act", name_);
+  r.sw_frobenius2 = read_scalar<double>(gid, "sw_frobenius2", name_);
+  r.sw_singular_values = trimmed(read_vector<double>(gid, "sw_singular_values", rank, name_));
+  r.probe_singular_values = trimmed(read_vector<double>(gid, "probe_singular_values", rank, name_));
+  r.objective = trimmed(read_vector<double>(gid, "objective", rank + 1, name_));
+  r.oracle_errors = trimmed(read_vector<double>(gid, "oracle_errors", rank + 1, name_));
+  r.scale_floored = read_scalar<std::int64_t>(gid, "scale_floored", name_);
+  r.scale_condition = read_scalar<double>(gid, "scale_condition", name_);
+  r.scale_shrinkage = read_scalar<double>(gid, "scale_shrinkage", name_);
+  const auto seconds =
+      read_vector<double>(gid, "seconds", static_cast<std::int64_t>(timing_stages().size()), name_);
+  for (std::size_t i = 0; i < seconds.size(); ++i)
+    if (!std::isnan(seconds[i])) r.seconds[timing_stages()[i]] = seconds[i];
+  r.mpi_rank = read_scalar<std::int64_t>(gid, "mpi_rank", name_);
+  return r;
+}
+
+void Store::close() {
+  file_.close(name_);
+  lock_.reset();
+}
+
+}  // namespace srr::store

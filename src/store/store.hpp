@@ -1,0 +1,126 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// The crash-safe HDF5 store of one `srr quantize` run (schema and argument in docs/store.md).
+///
+/// Life of a store: the master (rank 0) takes the run lock `<store>.lock`; if the store does not exist it is
+/// created whole — every group and dataset with its final shape and storage allocated — under a temporary
+/// name and renamed into place, so a store either exists complete or not at all. From then on only raw data
+/// is written: a layer's arrays, then a flush and fsync, then its `done` mark, then a flush and fsync again.
+/// A killed run therefore leaves every layer either done (all data on disk) or not done (rewritten by the
+/// next run), and a rerun skips the done ones.
+///
+/// Nothing here is collective: the store is written by one process (the master; workers ship their results
+/// to it), so the file uses HDF5's serial driver even in an MPI run.
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quant/quantizer.hpp"
+#include "store/hdf5.hpp"
+#include "store/record.hpp"
+
+namespace srr::store {
+
+/// Version of the schema in docs/store.md (root attribute `format_version`).
+inline constexpr std::int64_t kFormatVersion = 1;
+
+/// Stages whose wall time is stored per layer, in the order of the `seconds` dataset.
+const std::vector<std::string>& timing_stages();
+
+/// What a store was made from. A run may continue a store only when all of it agrees.
+struct StoreHeader {
+  std::string tool_version;
+  nlohmann::json config;    ///< the full effective configuration (every setting that changes a result)
+  std::string checkpoint;   ///< model::Checkpoint::identity()
+  std::string calibration;  ///< store::calibration_identity(), or "null" when no calibration file is used
+};
+
+/// Each difference between the header of an existing store and a run's, as one readable line
+/// ("config.bits: the store has 3, this run has 4"). Checkpoints are compared by their files and header
+/// hash, calibration files by their content hash; paths alone may differ.
+std::vector<std::string> header_differences(const StoreHeader& stored, const StoreHeader& wanted);
+
+/// One planned layer.
+struct StoreLayer {
+  std::string name;  ///< canonical HF name without ".weight"
+  index_t in = 0, out = 0;
+  bool operator==(const StoreLayer&) const = default;
+};
+
+/// The shapes the plan fixes: every dataset's size follows from these.
+struct StoreLayout {
+  quant::QuantSettings quant;
+  index_t rank = 0;  ///< r of lora_A/lora_B (0 for weight-only runs)
+  std::vector<StoreLayer> layers;
+};
+
+/// The exclusive run lock: `flock(LOCK_EX)` on `<store>.lock`, held for the life of the object. The kernel
+/// drops it when the process dies, so a killed run never leaves a stale lock. The lock file itself stays.
+class RunLock {
+public:
+  /// Throws InputError when another process holds the lock, or when the lock file cannot be created.
+  static RunLock acquire(const std::filesystem::path& store_path);
+  RunLock(RunLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+  RunLock& operator=(RunLock&& other) noexcept;
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+  ~RunLock();
+
+private:
+  explicit RunLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+class Store {
+public:
+  /// Opens `path` for a run, creating it when absent (call on one process only; not collective). Takes the
+  /// run lock first and keeps it until close(). An existing store must have the same header and layout;
+  /// otherwise InputError lists every difference. On any refusal the existing file is only ever read.
+  static Store open_for_run(const std::filesystem::path& path, const StoreHeader& header, const StoreLayout& layout);
+  /// Opens an existing store read-only and without the lock (inspection, comparison, export).
+  static Store open_read_only(const std::filesystem::path& path);
+
+  Store(Store&&) noexcept = default;
+  Store& operator=(Store&&) noexcept = default;
+  ~Store() = default;
+
+  const std::filesystem::path& path() const { return path_; }
+  const StoreHeader& header() const { return header_; }
+  const StoreLayout& layout() const { return layout_; }
+  /// The index of a layer by name; InputError when the store has no such layer.
+  std::size_t index_of(const std::string& name) const;
+
+  /// The done marks of every layer, in layout order.
+  std::vector<bool> done() const;
+  /// Writes one layer's arrays, makes them durable, then sets its done mark (and makes that durable).
+  /// Throws srr::Error (naming the file) on any I/O failure; the layer then simply stays not done.
+  void write_layer(std::size_t index, const LayerRecord& record);
+  /// Reads a layer back (padding removed): byte-identical to what write_layer was given, timings aside
+  /// for stages outside timing_stages().
+  LayerRecord read_layer(std::size_t index) const;
+
+  /// Closes the file (flushing it) and releases the lock; throws on failure. The destructor does the same
+  /// but swallows errors.
+  void close();
+
+private:
+  Store() = default;
+  static void create(const std::filesystem::path& path, const StoreHeader& header, const StoreLayout& layout);
+  static Store open(const std::filesystem::path& path, bool writable);
+  void make_durable();
+
+  std::filesystem::path path_;
+  std::string name_;  ///< path as text, for messages
+  StoreHeader header_;
+  StoreLayout layout_;
+  std::optional<RunLock> lock_;  // declared before file_: members die in reverse order, so the file closes first
+  Hid file_;
+  bool writable_ = false;
+};
+
+}  // namespace srr::store

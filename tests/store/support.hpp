@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// Helpers shared by the store tests: self-removing temporary directories, deterministic layer records
+/// for a planned shape, and a NaN-aware bitwise comparison of records.
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "base/rng.hpp"
+#include "store/record.hpp"
+#include "store/store.hpp"
+
+namespace srr::store::test {
+
+/// A fresh directory under the system temporary directory, removed with its contents on destruction.
+class TempDir {
+public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = std::filesystem::temp_directory_path() /
+            ("srr_store_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+private:
+  std::filesystem::path path_;
+};
+
+inline std::string file_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+/// A record with random content of exactly the planned shapes (the curves shorter than their datasets, to
+/// exercise the padding), as a worker would produce for layer `l`.
+inline LayerRecord random_record(const StoreLayout& layout, const StoreLayer& l, std::uint64_t seed) {
+  Rng rng(seed);
+  LayerRecord r;
+  auto& c = r.codes;
+  c.settings = layout.quant;
+  c.in = l.in;
+  c.out = l.out;
+  const auto blocks = static_cast<std::size_t>(c.blocks_per_column() * c.out);
+  const int half = (1 << (layout.quant.width - 1)) - 1;
+  for (index_t i = 0; i < l.in * l.out; ++i)
+    c.codes.push_back(static_cast<std::int8_t>(static_cast<int>(rng.uniform() * (2 * half + 1)) - half));
+  if (layout.quant.scheme == quant::Scheme::Mxint) {
+    for (std::size_t i = 0; i < blocks; ++i) c.exponents.push_back(static_cast<std::uint8_t>(100 + rng.next() % 50));
+  } else {
+    for (std::size_t i = 0; i < blocks; ++i) {
+      c.scales.push_back(static_cast<float>(0.01 + rng.uniform()));
+      c.zeros.push_back(static_cast<std::uint8_t>(rng.next() % (1u << layout.quant.width)));
+    }
+  }
+  const auto rank = static_cast<std::size_t>(layout.rank);
+  for (std::size_t i = 0; i < rank * static_cast<std::size_t>(l.in); ++i) r.lora_A.push_back(static_cast<float>(rng.normal()));
+  for (std::size_t i = 0; i < rank * static_cast<std::size_t>(l.out); ++i) r.lora_B.push_back(static_cast<float>(rng.normal()));
+  r.k_star = static_cast<std::int64_t>(rank / 2);
+  for (std::int64_t i = 0; i < r.k_star; ++i) r.preserved.push_back(i);
+  r.rel_error = rng.uniform();
+  r.rel_error_scaled = rng.uniform();
+  r.rel_error_act = std::numeric_limits<double>::quiet_NaN();  // no R_xx
+  r.sw_frobenius2 = 10 * rng.uniform();
+  for (std::size_t i = 0; i < rank; ++i) r.sw_singular_values.push_back(1.0 / static_cast<double>(i + 1));
+  for (std::size_t i = 0; i + 1 < rank; ++i) r.probe_singular_values.push_back(rng.uniform());
+  for (std::size_t i = 0; i <= rank; ++i) r.objective.push_back(rng.uniform());
+  r.scale_floored = 3;
+  r.scale_condition = 12.5;
+  r.scale_shrinkage = 0.25;
+  r.seconds = {{"total", 1.5}, {"sw_svd", 0.5}, {"read", 0.01}};
+  r.mpi_rank = 2;
+  return r;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+inline bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+/// Every field equal bit for bit (NaN equals NaN).
+inline void expect_same_record(const LayerRecord& a, const LayerRecord& b) {
+  EXPECT_EQ(a.codes.settings.scheme, b.codes.settings.scheme);
+  EXPECT_EQ(a.codes.settings.width, b.codes.settings.width);
+  EXPECT_EQ(a.codes.settings.block, b.codes.settings.block);
+  EXPECT_EQ(a.codes.in, b.codes.in);
+  EXPECT_EQ(a.codes.out, b.codes.out);
+  EXPECT_TRUE(same_bits(a.codes.codes, b.codes.codes));
+  EXPECT_TRUE(same_bits(a.codes.exponents, b.codes.exponents));
+  EXPECT_TRUE(same_bits(a.codes.scales, b.codes.scales));
+  EXPECT_TRUE(same_bits(a.codes.zeros, b.codes.zeros));
+  EXPECT_TRUE(same_bits(a.lora_A, b.lora_A));
+  EXPECT_TRUE(same_bits(a.lora_B, b.lora_B));
+  EXPECT_EQ(a.k_star, b.k_star);
+  EXPECT_EQ(a.preserved, b.preserved);
+  EXPECT_TRUE(same_bits(a.rel_error, b.rel_error));
+  EXPECT_TRUE(same_bits(a.rel_error_scaled, b.rel_error_scaled));
+  EXPECT_TRUE(same_bits(a.rel_error_act, b.rel_error_act));
+  EXPECT_TRUE(same_bits(a.sw_frobenius2, b.sw_frobenius2));
+  EXPECT_TRUE(same_bits(a.sw_singular_values, b.sw_singular_values));
+  EXPECT_TRUE(same_bits(a.probe_singular_values, b.probe_singular_values));
+  EXPECT_TRUE(same_bits(a.objective, b.objective));
+  EXPECT_TRUE(same_bits(a.oracle_errors, b.oracle_errors));
+  EXPECT_EQ(a.scale_floored, b.scale_floored);
+  EXPECT_TRUE(same_bits(a.scale_condition, b.scale_condition));
+  EXPECT_TRUE(same_bits(a.scale_shrinkage, b.scale_shrinkage));
+  EXPECT_EQ(a.seconds, b.seconds);
+  EXPECT_EQ(a.mpi_rank, b.mpi_rank);
+}
+
+}  // namespace srr::store::test

@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: MIT
+// The store: schema round trip (byte-exact), resume marks, the run lock, and refusals that leave an existing
+// store untouched.
+#include <sys/stat.h>
+
+#include "support.hpp"
+
+namespace srr::store {
+namespace {
+
+using test::TempDir;
+
+StoreLayout layout_for(quant::Scheme scheme) {
+  StoreLayout l;
+  l.quant = {scheme, scheme == quant::Scheme::Mxint ? 3 : 4, 32};
+  l.rank = 6;
+  // 70 inputs: the last quantizer block is partial.
+  l.layers = {{"model.layers.0.self_attn.q_proj", 64, 64},
+              {"model.layers.0.mlp.down_proj", 70, 48},
+              {"model.layers.0.mlp.up_proj", 48, 70}};
+  return l;
+}
+
+StoreHeader header() {
+  return {"0.1.0", {{"bits", 3}, {"rank", 6}, {"scale", "identity"}},
+          R"({"path":"/a/model.bin","files":[{"name":"model.bin","bytes":100}],"header_sha256":"abc"})", "null"};
+}
+
+/// Size, mtime and bytes of a file: what "left as it is" means.
+struct Snapshot {
+  std::string bytes;
+  struct timespec mtime {};
+  explicit Snapshot(const std::filesystem::path& p) : bytes(test::file_bytes(p)) {
+    struct stat st {};
+    ::stat(p.c_str(), &st);
+    mtime = st.st_mtim;
+  }
+  bool operator==(const Snapshot& o) const {
+    return bytes == o.bytes && mtime.tv_sec == o.mtime.tv_sec && mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+class StoreSchema : public ::testing::TestWithParam<quant::Scheme> {};
+
+TEST_P(StoreSchema, RoundTripIsByteExact) {
+  TempDir dir;
+  const auto path = dir / "run.h5";
+  const StoreLayout layout = layout_for(GetParam());
+  std::vector<LayerRecord> written;
+  {
+    Store s = Store::open_for_run(path, header(), layout);
+    EXPECT_EQ(s.done(), std::vector<bool>({false, false, false}));
+    for (std::size_t i : {2u, 0u}) {
+      written.push_back(test::random_record(layout, layout.layers[i], 10 + i));
+      s.write_layer(i, written.back());
+    }
+    EXPECT_EQ(s.done(), std::vector<bool>({true, false, true}));
+    test::expect_same_record(s.read_layer(2), written[0]);
+    s.close();
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "run.h5.creating"));
+  const Store s = Store::open_read_only(path);
+  EXPECT_EQ(s.header().config, header().config);
+  EXPECT_EQ(s.header().checkpoint, header().checkpoint);
+  EXPECT_EQ(s.header().tool_version, "0.1.0");
+  EXPECT_EQ(s.layout().layers, layout.layers);
+  EXPECT_EQ(s.layout().rank, layout.rank);
+  EXPECT_EQ(s.layout().quant.scheme, layout.quant.scheme);
+  EXPECT_EQ(s.layout().quant.width, layout.quant.width);
+  EXPECT_EQ(s.done(), std::vector<bool>({true, false, true}));
+  test::expect_same_record(s.read_layer(2), written[0]);
+  test::expect_same_record(s.read_layer(0), written[1]);
+  EXPECT_EQ(s.index_of("model.layers.0.mlp.down_proj"), 1u);
+  EXPECT_THROW(s.index_of("nope"), InputError);
+}
+
+TEST_P(StoreSchema, ResumeKeepsDoneLayersAndRewritesOthers) {
+  TempDir dir;
+  const auto path = dir / "run.h5";
+  const StoreLayout layout = layout_for(GetParam());
+  const auto first = test::random_record(layout, layout.layers[1], 1);
+  {
+    Store s = Store::open_for_run(path, header(), layout);
+    s.write_layer(1, first);
+  }  // destructor closes and unlocks
+  Store s = Store::open_for_run(path, header(), layout);
+  EXPECT_EQ(s.done(), std::vector<bool>({false, true, false}));
+  test::expect_same_record(s.read_layer(1), first);
+  const auto again = test::random_record(layout, layout.layers[1], 2);
+  s.write_layer(1, again);  // rewriting is allowed (a layer written but not marked done is redone)
+  test::expect_same_record(s.read_layer(1), again);
+}
+
+INSTANTIATE_TEST_SUITE_P(Schemes, StoreSchema, ::testing::Values(quant::Scheme::Mxint, quant::Scheme::IntGroup),
+                         [](const auto& p) { return quant::to_string(p.param); });
+
+TEST(Store, WrongShapesAreRejectedBeforeAnyWrite) {
+  TempDir dir;
+  const StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  Store s = Store::open_for_run(dir / "run.h5", header(), layout);
+  auto r = test::random_record(layout, layout.layers[0], 1);
+  r.lora_A.pop_back();
+  EXPECT_THROW(s.write_layer(0, r), Error);
+  auto wrong_layer = test::random_record(layout, layout.layers[1], 1);
+  EXPECT_THROW(s.write_layer(0, wrong_layer), Error);
+  EXPECT_EQ(s.done(), std::vector<bool>({false, false, false}));
+}
+
+TEST(Store, WeightOnlyHasEmptyFactors) {
+  TempDir dir;
+  StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  layout.rank = 0;
+  Store s = Store::open_for_run(dir / "run.h5", header(), layout);
+  auto r = test::random_record(layout, layout.layers[0], 1);
+  EXPECT_TRUE(r.lora_A.empty());
+  s.write_layer(0, r);
+  test::expect_same_record(s.read_layer(0), r);
+}
+
+class StoreRefusal : public ::testing::Test {
+protected:
+  void SetUp() override {
+    Store s = Store::open_for_run(path, header(), layout);
+    s.write_layer(0, test::random_record(layout, layout.layers[0], 1));
+    s.close();
+    before = std::make_unique<Snapshot>(path);
+  }
+  /// Expects InputError whose message contains every fragment, and the store left as it was.
+  void expect_refused(const StoreHeader& h, const StoreLayout& l, std::vector<std::string> fragments) {
+    try {
+      Store::open_for_run(path, h, l);
+      ADD_FAILURE() << "not refused";
+    } catch (const InputError& e) {
+      for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(Snapshot(path) == *before) << "the refused store was modified";
+    EXPECT_FALSE(std::filesystem::exists(path.string() + ".creating"));
+  }
+  TempDir dir;
+  std::filesystem::path path = dir / "run.h5";
+  StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  std::unique_ptr<Snapshot> before;
+};
+
+TEST_F(StoreRefusal, DifferentConfigurationSaysWhichKeys) {
+  StoreHeader h = header();
+  h.config["bits"] = 4;
+  h.config["seed"] = 7;
+  expect_refused(h, layout, {"config.bits: the store has 3, this run has 4", "config.seed", "(absent)", "left as it is"});
+}
+
+TEST_F(StoreRefusal, DifferentCheckpoint) {
+  StoreHeader h = header();
+  h.checkpoint = R"({"path":"/a/model.bin","files":[{"name":"model.bin","bytes":100}],"header_sha256":"abd"})";
+  expect_refused(h, layout, {"checkpoint: the store was made from /a/model.bin"});
+}
+
+TEST_F(StoreRefusal, SameCheckpointAtAnotherPathIsAccepted) {
+  StoreHeader h = header();
+  h.checkpoint = R"({"path":"/b/model.bin","files":[{"name":"model.bin","bytes":100}],"header_sha256":"abc"})";
+  Store s = Store::open_for_run(path, h, layout);
+  EXPECT_EQ(s.done(), std::vector<bool>({true, false, false}));
+}
+
+TEST_F(StoreRefusal, DifferentCalibration) {
+  StoreHeader h = header();
+  h.calibration = R"({"path":"/c/calib.h5","content_sha256":"0123456789abcdef00","checkpoint":null})";
+  expect_refused(h, layout, {"calibration: the store was made with no calibration file, this run uses /c/calib.h5"});
+}
+
+TEST_F(StoreRefusal, DifferentToolVersion) {
+  StoreHeader h = header();
+  h.tool_version = "9.9.9";
+  expect_refused(h, layout, {"made by srr 0.1.0, this is srr 9.9.9"});
+}
+
+TEST_F(StoreRefusal, DifferentLayout) {
+  StoreLayout l = layout;
+  l.layers[2].in = 50;
+  expect_refused(header(), l, {"layout: layer 2"});
+}
+
+TEST_F(StoreRefusal, LockHeldByAnotherRun) {
+  const RunLock other = RunLock::acquire(path);
+  expect_refused(header(), layout, {"is in use by another run", "run.h5.lock"});
+}
+
+TEST_F(StoreRefusal, LockIsReleasedWithTheStore) {
+  { Store s = Store::open_for_run(path, header(), layout); }
+  EXPECT_NO_THROW(RunLock::acquire(path));
+}
+
+TEST(StoreOpen, NotAStoreIsLeftAlone) {
+  TempDir dir;
+  const auto path = dir / "notes.h5";
+  { std::ofstream(path) << "not hdf5"; }
+  const Snapshot before(path);
+  EXPECT_THROW(Store::open_for_run(path, header(), layout_for(quant::Scheme::Mxint)), InputError);
+  EXPECT_TRUE(Snapshot(path) == before);
+  EXPECT_THROW(Store::open_read_only(dir / "missing.h5"), InputError);
+}
+
+TEST(StoreOpen, UnwritableDirectoryIsAClearError) {
+  try {
+    Store::open_for_run("/nonexistent-dir/run.h5", header(), layout_for(quant::Scheme::Mxint));
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/run.h5.lock"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StoreHeaderDiff, IdenticalHeadersHaveNoDifferences) {
+  EXPECT_TRUE(header_differences(header(), header()).empty());
+}
+
+TEST(Record, SerializeRoundTripAndTruncation) {
+  const StoreLayout layout = layout_for(quant::Scheme::IntGroup);
+  auto r = test::random_record(layout, layout.layers[1], 5);
+  r.oracle_errors = {0.5, 0.25};
+  const auto bytes = serialize(r);
+  test::expect_same_record(deserialize(bytes), r);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, bytes.size() / 2, bytes.size() - 1})
+    EXPECT_THROW(deserialize(std::span<const std::byte>(bytes.data(), cut)), Error) << cut;
+}
+
+TEST(Hdf5, ErrorNamesTheCallAndTheFile) {
+  h5_init();
+  try {
+    SRR_H5_CALL(H5Fopen("/nonexistent-dir/x.h5", H5F_ACC_RDONLY, H5P_DEFAULT), "the-file.h5");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("H5Fopen"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'the-file.h5'"), std::string::npos) << msg;
+  }
+}
+
+TEST(Hdf5, HandleClosesWhateverItHolds) {
+  h5_init();
+  hid_t space_id = H5I_INVALID_HID, plist_id = H5I_INVALID_HID;
+  {
+    Hid space(SRR_H5_CALL(H5Screate(H5S_SCALAR), "-"));
+    Hid plist(SRR_H5_CALL(H5Pcreate(H5P_DATASET_CREATE), "-"));
+    space_id = space.get();
+    plist_id = plist.get();
+    EXPECT_GT(H5Iis_valid(space_id), 0);
+    Hid moved = std::move(plist);
+    EXPECT_FALSE(plist.valid());
+    EXPECT_GT(H5Iis_valid(plist_id), 0);
+  }
+  EXPECT_LE(H5Iis_valid(space_id), 0);
+  EXPECT_LE(H5Iis_valid(plist_id), 0);
+}
+
+}  // namespace
+}  // namespace srr::store
