@@ -42,42 +42,55 @@ Llama2cLayout parse_llama2c(std::span<const std::byte> file, const std::string& 
 
   const std::uint64_t dim = c.hidden, hid = c.intermediate, layers = c.layers, vocab = c.vocab;
   const std::uint64_t kv = c.kv_dim();
-  std::uint64_t offset = k_llama2c_header_bytes;
-  // Lays out `count` consecutive float32 arrays of shape `shape` (one per layer when count > 1).
+  // Two passes over the layout: the first only sums sizes, so that a header claiming millions of layers is
+  // rejected by the size check before any per-layer entry is allocated; the second records the tensors.
+  std::uint64_t offset = 0;
+  bool emit = false;
+  // Lays out `count` consecutive float32 arrays of shape `shape` (one per layer when the name has "{}").
   auto add = [&](const std::string& name, std::vector<std::int64_t> shape, std::uint64_t count) {
     std::uint64_t elems = 1;
     for (auto d : shape) elems = checked_mul(elems, static_cast<std::uint64_t>(d), name + " size", source);
     const std::uint64_t bytes = checked_mul(elems, 4, name + " size", source);
+    if (!emit) {
+      offset = checked_add(offset, checked_mul(bytes, count, name + " size", source), "file size", source);
+      return;
+    }
     for (std::uint64_t i = 0; i < count; ++i) {
       const auto p = name.find("{}");
       const std::string full =
           p == std::string::npos ? name : name.substr(0, p) + std::to_string(i) + name.substr(p + 2);
       out.tensors.push_back({full, shape, offset});
-      offset = checked_add(offset, bytes, "file size", source);
+      offset += bytes;
     }
   };
   auto sz = [](std::uint64_t v) { return static_cast<std::int64_t>(v); };
-  add("model.embed_tokens.weight", {sz(vocab), sz(dim)}, 1);
-  add("model.layers.{}.input_layernorm.weight", {sz(dim)}, layers);
-  add("model.layers.{}.self_attn.q_proj.weight", {sz(dim), sz(dim)}, layers);
-  add("model.layers.{}.self_attn.k_proj.weight", {sz(kv), sz(dim)}, layers);
-  add("model.layers.{}.self_attn.v_proj.weight", {sz(kv), sz(dim)}, layers);
-  add("model.layers.{}.self_attn.o_proj.weight", {sz(dim), sz(dim)}, layers);
-  add("model.layers.{}.post_attention_layernorm.weight", {sz(dim)}, layers);
-  add("model.layers.{}.mlp.gate_proj.weight", {sz(hid), sz(dim)}, layers);  // w1
-  add("model.layers.{}.mlp.down_proj.weight", {sz(dim), sz(hid)}, layers);  // w2
-  add("model.layers.{}.mlp.up_proj.weight", {sz(hid), sz(dim)}, layers);    // w3
-  add("model.norm.weight", {sz(dim)}, 1);
   // freq_cis_real and freq_cis_imag [seq_len][head_size/2]: legacy, recomputed by the forward pass.
   const std::uint64_t freq = checked_mul(static_cast<std::uint64_t>(c.max_pos),
                                          static_cast<std::uint64_t>(c.head_dim / 2), "freq_cis size", source);
-  offset = checked_add(offset, checked_mul(freq, 8, "freq_cis size", source), "file size", source);
-  if (!shared) add("lm_head.weight", {sz(vocab), sz(dim)}, 1);
-  out.expected_size = offset;
-  require(file.size() == out.expected_size, source, ": llama2.c header (dim ", c.hidden, ", hidden_dim ",
-          c.intermediate, ", n_layers ", c.layers, ", n_heads ", c.heads, ", n_kv_heads ", c.kv_heads,
-          ", vocab_size ", h[5], ", seq_len ", c.max_pos, ") implies ", out.expected_size,
-          " bytes, but the file has ", file.size());
+  const std::uint64_t freq_bytes = checked_mul(freq, 8, "freq_cis size", source);
+  for (int pass = 0; pass < 2; ++pass) {
+    emit = pass == 1;
+    offset = k_llama2c_header_bytes;
+    add("model.embed_tokens.weight", {sz(vocab), sz(dim)}, 1);
+    add("model.layers.{}.input_layernorm.weight", {sz(dim)}, layers);
+    add("model.layers.{}.self_attn.q_proj.weight", {sz(dim), sz(dim)}, layers);
+    add("model.layers.{}.self_attn.k_proj.weight", {sz(kv), sz(dim)}, layers);
+    add("model.layers.{}.self_attn.v_proj.weight", {sz(kv), sz(dim)}, layers);
+    add("model.layers.{}.self_attn.o_proj.weight", {sz(dim), sz(dim)}, layers);
+    add("model.layers.{}.post_attention_layernorm.weight", {sz(dim)}, layers);
+    add("model.layers.{}.mlp.gate_proj.weight", {sz(hid), sz(dim)}, layers);  // w1
+    add("model.layers.{}.mlp.down_proj.weight", {sz(dim), sz(hid)}, layers);  // w2
+    add("model.layers.{}.mlp.up_proj.weight", {sz(hid), sz(dim)}, layers);    // w3
+    add("model.norm.weight", {sz(dim)}, 1);
+    offset = checked_add(offset, freq_bytes, "file size", source);
+    if (!shared) add("lm_head.weight", {sz(vocab), sz(dim)}, 1);
+    if (emit) break;
+    out.expected_size = offset;
+    require(file.size() == out.expected_size, source, ": llama2.c header (dim ", c.hidden, ", hidden_dim ",
+            c.intermediate, ", n_layers ", c.layers, ", n_heads ", c.heads, ", n_kv_heads ", c.kv_heads,
+            ", vocab_size ", h[5], ", seq_len ", c.max_pos, ") implies ", out.expected_size,
+            " bytes, but the file has ", file.size());
+  }
   return out;
 }
 
