@@ -244,7 +244,8 @@ TEST(HfTokenizer, LoaderNamesMissingAndUnknownFiles) {
   expect_input_error([&] { load_tokenizer(dir / "tokenizer.json"); }, {"tokenizer.json"});
   srr::model::test::write_file(dir / "vocab.txt", "a\n");
   expect_input_error([&] { load_tokenizer(dir / "vocab.txt"); }, {"vocab.txt", "unknown format"});
-  srr::model::test::write_file(dir / "tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": "0"}, "merges": []}})");
+  srr::model::test::write_file(dir / "tokenizer.json",
+                               R"({"model": {"type": "BPE", "vocab": {"a": "0"}, "merges": []}})");
   expect_input_error([&] { load_tokenizer(dir / "tokenizer.json"); }, {"tokenizer.json", "model.vocab"});
 }
 
