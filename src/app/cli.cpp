@@ -75,7 +75,9 @@ void add_method_options(po::options_description& desc) {
       ("svd", po::value<std::string>()->default_value("randomized"),
        "randomized: seeded range finder (fast, top-r only) | full: LAPACK gesdd (reference)")
       ("oversample", po::value<long>()->default_value(0), "randomized SVD oversampling (0 = max(10, r))")
-      ("power-iters", po::value<int>()->default_value(8), "randomized SVD power iterations")
+      ("power-iters", po::value<int>()->default_value(4), "randomized SVD: power iterations for decaying spectra")
+      ("krylov-iters", po::value<int>()->default_value(6),
+       "randomized SVD: block Krylov iterations for flat spectra (residuals, probes, weights)")
       ("precision", po::value<std::string>()->default_value("float32"),
        "decomposition precision: float32 | float64 (statistics and S⁻¹ are always float64)");
 }
@@ -106,6 +108,8 @@ MethodConfig method_config(const po::variables_map& vm) {
   c.svd.method = qer::svd_method_from_string(vm["svd"].as<std::string>());
   c.svd.oversample = vm["oversample"].as<long>();
   c.svd.power_iters = vm["power-iters"].as<int>();
+  c.svd.krylov_iters = vm["krylov-iters"].as<int>();
+  require(c.svd.krylov_iters >= 0, "--krylov-iters must be >= 0, got ", c.svd.krylov_iters);
   require(c.svd.oversample >= 0, "--oversample must be >= 0, got ", c.svd.oversample);
   require(c.svd.power_iters >= 0, "--power-iters must be >= 0, got ", c.svd.power_iters);
   const auto precision = vm["precision"].as<std::string>();

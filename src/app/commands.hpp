@@ -6,5 +6,8 @@
 namespace srr::app {
 
 int run_layer(int argc, char** argv);
+int run_calibrate(int argc, char** argv);
+int run_eval(int argc, char** argv);
+int run_quantize(int argc, char** argv);
 
 }  // namespace srr::app

@@ -29,6 +29,7 @@ json to_json(const MethodConfig& c) {
           {"svd", qer::to_string(c.svd.method)},
           {"oversample", c.svd.oversample},
           {"power_iters", c.svd.power_iters},
+          {"krylov_iters", c.svd.krylov_iters},
           {"precision", c.float64 ? "float64" : "float32"}};
 }
 
