@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "app/cli.hpp"
+#include "app/evaluation.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
 #include "app/quantized_model.hpp"
@@ -12,7 +13,6 @@
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/forward.hpp"
-#include "model/text.hpp"
 
 namespace srr::app {
 
@@ -24,66 +24,6 @@ constexpr const char* kUsage =
     "linear layer). --protocol stream: the text as one token stream cut into BOS-prefixed windows (token\n"
     "perplexity); --protocol wikitext: lm-eval's WikiText-2 word perplexity (documents, detokenizer, rolling\n"
     "windows; method.md §8.1).";
-
-/// Sums over the scored tokens; reduced across ranks.
-struct Score {
-  double nll = 0;         ///< Σ −log p
-  double tokens = 0;      ///< predicted tokens
-  double words = 0;       ///< wikitext: words of the original documents
-  double bytes = 0;       ///< wikitext: UTF-8 bytes of the detokenized documents
-  nlohmann::json to_json(const std::string& protocol) const {
-    nlohmann::json j = {{"nll_sum", nll}, {"tokens", tokens}, {"token_perplexity", std::exp(nll / tokens)}};
-    if (protocol == "wikitext") {
-      j["words"] = words;
-      j["word_perplexity"] = std::exp(nll / words);
-      j["byte_perplexity"] = std::exp(nll / bytes);
-      j["bits_per_byte"] = nll / bytes / std::log(2.0);
-    }
-    return j;
-  }
-};
-
-/// Σ −log p over window positions [first, end) (position p predicted by column p − 1).
-double window_nll(const model::Llama& llama, std::span<const int> window, std::size_t first) {
-  const auto logits = llama.logits(window);
-  const auto count = static_cast<double>(window.size() - first);
-  return model::mean_nll(logits, window, static_cast<int>(first)) * count;
-}
-
-Score score_stream(const model::Llama& llama, const std::vector<std::vector<int>>& windows, const dist::Communicator& comm) {
-  Score s;
-  for (std::size_t w = static_cast<std::size_t>(comm.rank()); w < windows.size(); w += static_cast<std::size_t>(comm.size())) {
-    s.nll += window_nll(llama, windows[w], 1);
-    s.tokens += static_cast<double>(windows[w].size() - 1);
-  }
-  return s;
-}
-
-Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len, const dist::Communicator& comm) {
-  const auto docs = model::split_wikitext_documents(model::read_text(in.text, in.max_chars));
-  Score s;
-  for (std::size_t d = static_cast<std::size_t>(comm.rank()); d < docs.size(); d += static_cast<std::size_t>(comm.size())) {
-    const std::string text = model::wikitext_detokenize(docs[d]);
-    const auto tokens = in.tokenizer->encode(text);
-    for (const auto& w : model::rolling_windows(tokens, max_len, in.tokenizer->bos())) {
-      s.nll += window_nll(llama, w.input, w.first_scored);
-      s.tokens += static_cast<double>(w.target_count());
-    }
-    s.words += static_cast<double>(model::word_count(docs[d]));
-    s.bytes += static_cast<double>(text.size());
-  }
-  return s;
-}
-
-/// Collective over `comm`.
-Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
-               const std::vector<std::vector<int>>& windows, const dist::Communicator& comm) {
-  const int max_len = in.ctx == 0 ? llama.config().max_pos : in.ctx;
-  Score s = protocol == "stream" ? score_stream(llama, windows, comm) : score_wikitext(llama, in, max_len, comm);
-  std::array<double, 4> sums = {s.nll, s.tokens, s.words, s.bytes};
-  comm.allreduce(std::span<double>(sums), dist::ReduceOp::Sum);
-  return {sums[0], sums[1], sums[2], sums[3]};
-}
 
 }  // namespace
 
@@ -124,7 +64,7 @@ int run_eval(int argc, char** argv) {
     out["fp32"] = fp32.to_json(protocol);
     out["fp32"]["seconds"] = t.seconds();
     out["fp32"]["tokens_per_second"] = fp32.tokens / t.seconds();
-    SRR_LOG(info) << "fp32: perplexity " << std::exp(fp32.nll / fp32.tokens) << " over " << fp32.tokens << " tokens";
+    SRR_LOG(info) << "fp32: perplexity " << fp32.perplexity() << " over " << fp32.tokens << " tokens";
   }
   if (vm.count("store") || vm.count("quantize")) {
     Stopwatch t;
@@ -147,7 +87,7 @@ int run_eval(int argc, char** argv) {
     out["quantized"] = q.to_json(protocol);
     out["quantized"]["seconds"] = t.seconds();
     out["quantized"]["prepare_seconds"] = quantize_s;
-    SRR_LOG(info) << "quantized: perplexity " << std::exp(q.nll / q.tokens) << " over " << q.tokens << " tokens";
+    SRR_LOG(info) << "quantized: perplexity " << q.perplexity() << " over " << q.tokens << " tokens";
   }
   if (comm.rank() == 0) std::cout << (vm.count("json") ? out.dump() : out.dump(2)) << std::endl;
   return 0;

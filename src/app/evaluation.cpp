@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: MIT
+#include "app/evaluation.hpp"
+
+#include <array>
+#include <cmath>
+#include <set>
+
+#include "model/checkpoint.hpp"
+#include "model/linear_inputs.hpp"
+#include "model/text.hpp"
+
+namespace srr::app {
+
+double Score::perplexity() const { return std::exp(nll / tokens); }
+
+nlohmann::json Score::to_json(const std::string& protocol) const {
+  nlohmann::json j = {{"nll_sum", nll}, {"tokens", tokens}, {"token_perplexity", perplexity()}};
+  if (protocol == "wikitext") {
+    j["words"] = words;
+    j["word_perplexity"] = std::exp(nll / words);
+    j["byte_perplexity"] = std::exp(nll / bytes);
+    j["bits_per_byte"] = nll / bytes / std::log(2.0);
+  }
+  return j;
+}
+
+namespace {
+
+/// Σ −log p over window positions [first, end) (position p is predicted by logits column p − 1).
+double window_nll(const model::Llama& llama, std::span<const int> window, std::size_t first) {
+  const auto logits = llama.logits(window);
+  return model::mean_nll(logits, window, static_cast<int>(first)) * static_cast<double>(window.size() - first);
+}
+
+/// The indices this rank handles: i, i + np, … below n.
+template <class F>
+void for_my_share(std::size_t n, const dist::Communicator& comm, F&& f) {
+  for (auto i = static_cast<std::size_t>(comm.rank()); i < n; i += static_cast<std::size_t>(comm.size())) f(i);
+}
+
+Score score_stream(const model::Llama& llama, const std::vector<std::vector<int>>& windows,
+                   const dist::Communicator& comm) {
+  Score s;
+  for_my_share(windows.size(), comm, [&](std::size_t w) {
+    s.nll += window_nll(llama, windows[w], 1);
+    s.tokens += static_cast<double>(windows[w].size() - 1);
+  });
+  return s;
+}
+
+Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len, const dist::Communicator& comm) {
+  const auto docs = model::split_wikitext_documents(model::read_text(in.text, in.max_chars));
+  Score s;
+  for_my_share(docs.size(), comm, [&](std::size_t d) {
+    const std::string text = model::wikitext_detokenize(docs[d]);
+    for (const auto& w : model::rolling_windows(in.tokenizer->encode(text), max_len, in.tokenizer->bos())) {
+      s.nll += window_nll(llama, w.input, w.first_scored);
+      s.tokens += static_cast<double>(w.target_count());
+    }
+    s.words += static_cast<double>(model::word_count(docs[d]));
+    s.bytes += static_cast<double>(text.size());
+  });
+  return s;
+}
+
+}  // namespace
+
+Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
+               const std::vector<std::vector<int>>& windows, const dist::Communicator& comm) {
+  const int max_len = in.ctx == 0 ? llama.config().max_pos : in.ctx;
+  const Score s = protocol == "stream" ? score_stream(llama, windows, comm) : score_wikitext(llama, in, max_len, comm);
+  std::array<double, 4> sums = {s.nll, s.tokens, s.words, s.bytes};
+  comm.allreduce(std::span<double>(sums), dist::ReduceOp::Sum);
+  return {sums[0], sums[1], sums[2], sums[3]};
+}
+
+std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
+                                                      const std::vector<std::vector<int>>& windows, bool with_xtx,
+                                                      const dist::Communicator& comm) {
+  std::map<std::string, qer::InputStatistics> stats;
+  for (const auto& name : ckpt.linear_layer_names()) {  // every input, even on a rank without windows
+    const auto key = model::statistics_key(name);
+    if (!stats.count(key)) stats.emplace(key, qer::make_statistics(ckpt.linear_weight(name).rows(), with_xtx));
+  }
+  std::set<std::string> seen;  // inputs already accumulated for the current window (q/k/v share one)
+  llama.set_input_hook([&](const std::string& name, const la::Matrix<float>& X) {
+    const auto key = model::statistics_key(name);
+    if (seen.insert(key).second) stats.at(key).accumulate(X, with_xtx);
+  });
+  for_my_share(windows.size(), comm, [&](std::size_t w) {
+    seen.clear();
+    (void)llama.logits(windows[w]);
+  });
+  llama.set_input_hook(nullptr);
+  for (auto& [key, s] : stats) {  // map order: identical on every rank, as the collectives require
+    comm.allreduce(std::span<double>(s.mean_abs_max), dist::ReduceOp::Max);
+    comm.allreduce(std::span<double>(s.sum_sq), dist::ReduceOp::Sum);
+    if (with_xtx)
+      comm.allreduce(std::span<double>(s.xtx.data(), static_cast<std::size_t>(s.xtx.size())), dist::ReduceOp::Sum);
+    s.tokens = comm.allreduce_value(s.tokens, dist::ReduceOp::Sum);
+  }
+  return stats;
+}
+
+}  // namespace srr::app

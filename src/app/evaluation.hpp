@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+/// @file
+/// Calibration and perplexity over a model and a text, data-parallel over a communicator. Used by
+/// `srr calibrate`, `srr eval` and the end-to-end tests, so every path scores text the same way.
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "app/text_input.hpp"
+#include "dist/mpi.hpp"
+#include "model/forward.hpp"
+#include "qer/statistics.hpp"
+
+namespace srr::app {
+
+/// Sums over the scored tokens.
+struct Score {
+  double nll = 0;     ///< Σ −log p (natural log)
+  double tokens = 0;  ///< predicted tokens
+  double words = 0;   ///< wikitext: words of the original documents
+  double bytes = 0;   ///< wikitext: UTF-8 bytes of the detokenized documents
+  double perplexity() const;
+  nlohmann::json to_json(const std::string& protocol) const;
+};
+
+/// Collective over `comm`: rank i scores windows (stream) or documents (wikitext) i, i + np, …, and the
+/// sums are all-reduced. `windows` is used by the stream protocol only.
+Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
+               const std::vector<std::vector<int>>& windows, const dist::Communicator& comm);
+
+/// Collective over `comm`: statistics of every distinct linear-layer input (keyed by
+/// model::statistics_key) over all windows; every rank returns the same reduced result.
+std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
+                                                      const std::vector<std::vector<int>>& windows, bool with_xtx,
+                                                      const dist::Communicator& comm);
+
+}  // namespace srr::app
