@@ -5,6 +5,7 @@
 // or a broken statistic (activation-aware scales must beat the identity at every rank).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -115,3 +116,29 @@ INSTANTIATE_TEST_SUITE_P(RealCheckpoints, EndToEnd,
                          ::testing::Values(Case{"stories260K", data_dir() / "stories260K/stories260K.bin", 4.4818},
                                            Case{"tinystories656K", data_dir() / "tinystories-656k", 31.2274}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
+
+TEST(Calibration, AnyRankCountGivesTheSameStatistics) {
+  // The world communicator splits the windows; a per-rank self communicator makes each rank do all of
+  // them alone. The two must agree up to float64 summation order.
+  const auto world = dist::Communicator::world();
+  const auto self = world.split(world.rank(), 0);
+  const Case c{"stories260K", data_dir() / "stories260K/stories260K.bin", 0.0};
+  const auto ckpt = model::Checkpoint::open(c.model);
+  model::Llama llama(ckpt);
+  const auto windows = stream_windows(slice(c, 0, 6), llama.config().max_pos);
+  const auto split = calibrate(llama, ckpt, windows, true, world);
+  const auto alone = calibrate(llama, ckpt, windows, true, self);
+  ASSERT_EQ(split.size(), alone.size());
+  for (const auto& [key, s] : split) {
+    const auto& a = alone.at(key);
+    EXPECT_EQ(s.tokens, a.tokens) << key;
+    EXPECT_EQ(s.mean_abs_max, a.mean_abs_max) << key;  // a max is exact in any order
+    for (std::size_t i = 0; i < s.sum_sq.size(); ++i) EXPECT_NEAR(s.sum_sq[i], a.sum_sq[i], 1e-12 * a.sum_sq[i]);
+    double diff = 0, norm = 0;
+    for (la::index_t i = 0; i < s.xtx.size(); ++i) {
+      diff += std::pow(s.xtx.data()[i] - a.xtx.data()[i], 2);
+      norm += a.xtx.data()[i] * a.xtx.data()[i];
+    }
+    EXPECT_LT(std::sqrt(diff / norm), 1e-13) << key;
+  }
+}
