@@ -10,7 +10,9 @@
 #include "app/report.hpp"
 #include "base/error.hpp"
 #include "model/checkpoint.hpp"
+#include "model/linear_inputs.hpp"
 #include "qer/synthetic.hpp"
+#include "store/calibration.hpp"
 
 namespace srr::app {
 
@@ -21,8 +23,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: srr layer (--model PATH --layer NAME | --synthetic INxOUT) [options]\n"
     "Decomposes one weight matrix W ≈ Q + L·R with one method and prints one JSON object with all settings\n"
-    "and metrics. Statistics for the scale come from a synthetic activation model (--stats-tokens) when no\n"
-    "calibration file is given.";
+    "and metrics. Statistics for the scale come from --calib (srr calibrate) or, without it, from a synthetic\n"
+    "activation model (--stats-tokens, --stats-seed).";
 
 struct LayerInput {
   std::string source;  ///< checkpoint path or "synthetic"
@@ -60,9 +62,9 @@ template <class T>
 nlohmann::json decompose(const LayerInput& input, const MethodConfig& cfg, const qer::InputStatistics& stats) {
   const qer::Scale S = qer::build_scale(stats, cfg.scale, input.name);
   const qer::LocalSvdEngine engine(cfg.svd);
-  const la::Matrix<double> R = stats.rxx();
+  const la::Matrix<double> R = stats.has_xtx() ? stats.rxx() : la::Matrix<double>();
   const auto W = input.W.cast<T>();
-  const auto result = qer::decompose_layer(W, S, cfg.layer, input.name, engine, &R);
+  const auto result = qer::decompose_layer(W, S, cfg.layer, input.name, engine, stats.has_xtx() ? &R : nullptr);
   SRR_LOG(info) << input.name << " " << W.rows() << "×" << W.cols() << " k*=" << result.k_star
                 << " err_S " << result.rel_error_scaled << " err " << result.rel_error << " in "
                 << result.seconds.at("total") << " s";
@@ -80,6 +82,7 @@ int run_layer(int argc, char** argv) {
       ("synthetic", po::value<std::string>(), "synthetic weight INxOUT (bulk + power-law spikes)")
       ("decay", po::value<double>()->default_value(1.0), "synthetic spectrum decay exponent")
       ("weight-seed", po::value<std::uint64_t>()->default_value(1), "synthetic weight seed")
+      ("calib", po::value<std::string>(), "calibration file (from srr calibrate) holding this layer's input statistics")
       ("stats-tokens", po::value<long>()->default_value(0), "synthetic statistics: tokens (0 = 2·in)")
       ("stats-seed", po::value<std::uint64_t>()->default_value(2), "synthetic statistics seed")
       ("json", "print the JSON object on one line (default: indented)");
@@ -92,14 +95,20 @@ int run_layer(int argc, char** argv) {
   const LayerInput input = load_input(vm);
   const long tokens = vm["stats-tokens"].as<long>();
   require(tokens >= 0, "--stats-tokens must be >= 0, got ", tokens);
-  const auto stats = qer::synthetic_statistics({.dim = input.W.rows(), .tokens = tokens,
-                                                .seed = vm["stats-seed"].as<std::uint64_t>()});
+  const bool from_file = vm.count("calib") > 0;
+  require(!from_file || input.source != "synthetic", "--calib needs --model/--layer (a synthetic weight has no calibration)");
+  const auto stats = from_file ? store::read_statistics(vm["calib"].as<std::string>(), model::statistics_key(input.name))
+                               : qer::synthetic_statistics({.dim = input.W.rows(), .tokens = tokens,
+                                                            .seed = vm["stats-seed"].as<std::uint64_t>()});
+  require(stats.dim == input.W.rows(), "statistics of ", model::statistics_key(input.name), " have dimension ",
+          stats.dim, " but ", input.name, " has ", input.W.rows(), " inputs");
 
   nlohmann::json out = {{"tool", "srr"},
                         {"version", SRR_VERSION},
                         {"command", "layer"},
                         {"input", {{"source", input.source}, {"layer", input.name}, {"in", input.W.rows()},
-                                   {"out", input.W.cols()}, {"statistics", "synthetic"},
+                                   {"out", input.W.cols()},
+                                   {"statistics", from_file ? vm["calib"].as<std::string>() : std::string("synthetic")},
                                    {"statistics_tokens", stats.tokens}}},
                         {"settings", to_json(cfg)}};
   out["result"] = cfg.float64 ? decompose<double>(input, cfg, stats) : decompose<float>(input, cfg, stats);

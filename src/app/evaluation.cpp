@@ -26,10 +26,11 @@ nlohmann::json Score::to_json(const std::string& protocol) const {
 
 namespace {
 
-/// Σ −log p over window positions [first, end) (position p is predicted by logits column p − 1).
-double window_nll(const model::Llama& llama, std::span<const int> window, std::size_t first) {
-  const auto logits = llama.logits(window);
-  return model::mean_nll(logits, window, static_cast<int>(first)) * static_cast<double>(window.size() - first);
+/// Σ −log p of sequence[first..] where the model reads `sequence` minus its last token: position p is
+/// predicted by the logits of position p − 1, so the final token is only ever a target.
+double nll_sum(const model::Llama& llama, std::span<const int> sequence, std::size_t first) {
+  const auto logits = llama.logits(sequence.first(sequence.size() - 1));
+  return model::mean_nll(logits, sequence, static_cast<int>(first)) * static_cast<double>(sequence.size() - first);
 }
 
 /// The indices this rank handles: i, i + np, … below n.
@@ -42,7 +43,7 @@ Score score_stream(const model::Llama& llama, const std::vector<std::vector<int>
                    const dist::Communicator& comm) {
   Score s;
   for_my_share(windows.size(), comm, [&](std::size_t w) {
-    s.nll += window_nll(llama, windows[w], 1);
+    s.nll += nll_sum(llama, windows[w], 1);
     s.tokens += static_cast<double>(windows[w].size() - 1);
   });
   return s;
@@ -53,8 +54,13 @@ Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len
   Score s;
   for_my_share(docs.size(), comm, [&](std::size_t d) {
     const std::string text = model::wikitext_detokenize(docs[d]);
-    for (const auto& w : model::rolling_windows(in.tokenizer->encode(text), max_len, in.tokenizer->bos())) {
-      s.nll += window_nll(llama, w.input, w.first_scored);
+    const auto tokens = in.tokenizer->encode(text);
+    for (const auto& w : model::rolling_windows(tokens, max_len, in.tokenizer->bos())) {
+      // The model reads w.input; its positions first_scored.. predict tokens[target_begin..], the last of
+      // which lies just beyond the input.
+      std::vector<int> sequence = w.input;
+      sequence.push_back(tokens[w.target_begin + w.target_count() - 1]);
+      s.nll += nll_sum(llama, sequence, w.first_scored + 1);
       s.tokens += static_cast<double>(w.target_count());
     }
     s.words += static_cast<double>(model::word_count(docs[d]));
