@@ -97,11 +97,12 @@ int run_layer(int argc, char** argv) {
   require(tokens >= 0, "--stats-tokens must be >= 0, got ", tokens);
   const bool from_file = vm.count("calib") > 0;
   require(!from_file || input.source != "synthetic", "--calib needs --model/--layer (a synthetic weight has no calibration)");
-  const auto stats = from_file ? store::read_statistics(vm["calib"].as<std::string>(), model::statistics_key(input.name))
+  const std::string key = from_file ? model::statistics_key(input.name) : "synthetic";
+  const auto stats = from_file ? store::read_statistics(vm["calib"].as<std::string>(), key)
                                : qer::synthetic_statistics({.dim = input.W.rows(), .tokens = tokens,
                                                             .seed = vm["stats-seed"].as<std::uint64_t>()});
-  require(stats.dim == input.W.rows(), "statistics of ", model::statistics_key(input.name), " have dimension ",
-          stats.dim, " but ", input.name, " has ", input.W.rows(), " inputs");
+  require(stats.dim == input.W.rows(), "statistics ", key, " have dimension ", stats.dim, " but ", input.name, " has ",
+          input.W.rows(), " inputs");
 
   nlohmann::json out = {{"tool", "srr"},
                         {"version", SRR_VERSION},
