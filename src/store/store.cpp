@@ -178,8 +178,10 @@ std::vector<std::string> layout_differences(const StoreLayout& a, const StoreLay
 }  // namespace
 
 const std::vector<std::string>& timing_stages() {
-  static const std::vector<std::string> stages = {"read",     "scale",     "sw_svd",  "k_select",
-                                                  "quantize", "recon_svd", "metrics", "total"};
+  // read: weights from the checkpoint; scale: building S (0 when cached); sw_svd … metrics: the stages of
+  // qer::decompose_layer, total: all of it; layer: the worker's wall time for the whole layer.
+  static const std::vector<std::string> stages = {"read",      "scale",   "sw_svd", "k_select", "quantize",
+                                                  "recon_svd", "metrics", "total",  "layer"};
   return stages;
 }
 
@@ -390,7 +392,8 @@ Store Store::open_for_run(const fs::path& path, const StoreHeader& header, const
     // Check with a read-only open first: a refused store is never opened for writing.
     const Store existing = open(path, false);
     auto diffs = header_differences(existing.header(), header);
-    for (auto& d : layout_differences(existing.layout(), layout)) diffs.push_back(std::move(d));
+    // Equal headers imply equal layouts; a layout difference alone means the plan itself changed.
+    if (diffs.empty()) diffs = layout_differences(existing.layout(), layout);
     if (!diffs.empty()) {
       std::string msg = "the store '" + path.string() +
                         "' was made by a different run and was left as it is; remove it, choose another store "

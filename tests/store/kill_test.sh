@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Crash safety of `srr quantize` (docs/store.md): SIGKILL whole MPI jobs at moments spread over a run —
+# start-up, store creation, computing, writing a layer, closing — resume each time, and require the
+# completed store to equal an uninterrupted run's, dataset for dataset, bit for bit.
+#
+#   kill_test.sh SRR STORE_TOOL MPIEXEC MODEL WORKDIR TRIALS
+#
+# Each trial starts from no store, kills a run after a delay taken from a schedule that sweeps the
+# reference run's wall time (with jitter), kills the resumed run again in every other trial, then resumes
+# to completion and compares. Killed runs use 1, 2 or 3 ranks in turn, completions 2: results must not
+# depend on the rank count, nor on which layers an earlier run finished.
+set -uo pipefail
+srr=$1 tool=$2 mpiexec=$3 model=$4 dir=$5 trials=$6
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+rm -rf "$dir"
+mkdir -p "$dir/tmp" "$dir/shm"
+# Killed jobs leave Open MPI's session directory and shared-memory segments behind: keep them in $dir.
+export TMPDIR=$dir/tmp OMPI_MCA_btl_vader_backing_directory=$dir/shm
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
+[ -f "$model" ] || fail "missing checkpoint $model (is SRR_DATA_DIR right?)"
+# Small layers: writing (with its two fsyncs) is a large share of each layer's time, so kills hit writes.
+args=(quantize --model "$model" --rank 8 --scale identity --bits 3)
+
+# Reference: one uninterrupted run; its wall time sets the kill schedule.
+start=$(date +%s%N)
+"$mpiexec" -n 2 "$srr" "${args[@]}" --out "$dir/ref.h5" >"$dir/ref.log" 2>&1 || { cat "$dir/ref.log"; fail "reference run failed"; }
+wall_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+total=$("$tool" done "$dir/ref.h5" | cut -d' ' -f2)
+echo "reference: $total layers in ${wall_ms} ms"
+
+kills=0 mid_run=0 before_store=0 complete=0
+RANDOM=12345  # a reproducible schedule
+
+# Starts a run in its own session, kills the whole session with SIGKILL after $2 ms, waits for every
+# process of it to be gone, and classifies the moment by what the store holds afterwards.
+kill_run() {
+  local np=$1 delay_ms=$2 store=$3 log=$4
+  # The job leads a session of its own (its ranks are in other process groups, but in that session); the
+  # subshell around it keeps the shell from reporting the kill.
+  rm -f "$dir/sid"
+  ( setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/sid" "$mpiexec" -n "$np" "$srr" "${args[@]}" --out "$store" \
+      >"$log" 2>&1; true ) &
+  local waiter=$!
+  for _ in $(seq 200); do [ -s "$dir/sid" ] && break; sleep 0.01; done
+  local sid
+  sid=$(cat "$dir/sid") || fail "the job did not start"
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  pkill -KILL -s "$sid"
+  wait "$waiter"
+  for _ in $(seq 100); do pgrep -s "$sid" >/dev/null || break; sleep 0.05; done
+  pgrep -s "$sid" >/dev/null && fail "processes of killed job $sid survived"
+  kills=$((kills + 1))
+  if [ ! -e "$store" ]; then
+    before_store=$((before_store + 1))
+  else
+    local done
+    done=$("$tool" done "$store" | cut -d' ' -f1) || fail "store $store unreadable after a kill (delay ${delay_ms} ms)"
+    if [ "$done" -ge "$total" ]; then complete=$((complete + 1)); else mid_run=$((mid_run + 1)); fi
+  fi
+}
+
+for ((i = 0; i < trials; i++)); do
+  store=$dir/run.h5
+  rm -f "$store" "$store.creating"
+  # Sweep [5 %, 105 %] of the reference wall time, jittered by ±2.5 %.
+  delay=$(( wall_ms * (50 + 1000 * i / trials) / 1000 + (RANDOM % (wall_ms / 20 + 1)) - wall_ms / 40 ))
+  [ "$delay" -lt 1 ] && delay=1
+  kill_run $((1 + i % 3)) "$delay" "$store" "$dir/kill-$i.log"
+  if (( i % 2 == 0 )); then
+    kill_run $((1 + (i + 1) % 3)) $(( RANDOM % wall_ms + 1 )) "$store" "$dir/kill-$i-again.log"
+  fi
+  "$mpiexec" -n 2 "$srr" "${args[@]}" --out "$store" >"$dir/resume-$i.log" 2>&1 \
+    || { cat "$dir/resume-$i.log"; fail "trial $i: the resumed run failed"; }
+  "$tool" diff "$dir/ref.h5" "$store" >"$dir/diff-$i.log" \
+    || { cat "$dir/diff-$i.log"; fail "trial $i: the resumed store differs from the reference"; }
+done
+
+echo "kills: $kills (before the store existed: $before_store, mid-run: $mid_run, after completion: $complete)"
+[ "$kills" -ge 20 ] || fail "only $kills kills"
+[ "$mid_run" -ge 5 ] || fail "only $mid_run kills landed while layers were being computed or written"
+rm -rf "$dir/tmp" "$dir/shm"
+echo "1 passed, 0 failed: every resumed store equals the uninterrupted run's"

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// Test helper for the end-to-end and kill tests of `srr quantize` (not installed):
+//   srr_store_tool diff A.h5 B.h5                 every layer done in both and bit-identical (timings aside)
+//   srr_store_tool done STORE.h5                  prints "<done> <total>"
+//   srr_store_tool calibration MODEL OUT.h5 [SEED [KEY]]
+//                                                 synthetic statistics for every input of MODEL (seeded by
+//                                                 SEED and the input's key); KEY, if given, is damaged
+//                                                 after writing (a NaN in its Σx²)
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "base/rng.hpp"
+#include "model/checkpoint.hpp"
+#include "model/linear_inputs.hpp"
+#include "qer/synthetic.hpp"
+#include "store/calibration.hpp"
+#include "store/hdf5.hpp"
+#include "store/store.hpp"
+
+namespace srr::store {
+namespace {
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
+}
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
+
+/// The deterministic part of a record: everything but the timings and the rank that computed it.
+std::vector<std::string> record_differences(const LayerRecord& a, const LayerRecord& b) {
+  std::vector<std::string> d;
+  const auto check = [&](bool same, const char* what) {
+    if (!same) d.emplace_back(what);
+  };
+  check(same_bits(a.codes.codes, b.codes.codes), "codes");
+  check(same_bits(a.codes.exponents, b.codes.exponents), "exponents");
+  check(same_bits(a.codes.scales, b.codes.scales), "scales");
+  check(same_bits(a.codes.zeros, b.codes.zeros), "zeros");
+  check(same_bits(a.lora_A, b.lora_A), "lora_A");
+  check(same_bits(a.lora_B, b.lora_B), "lora_B");
+  check(a.k_star == b.k_star, "k_star");
+  check(a.preserved == b.preserved, "preserved");
+  check(same_bits(a.rel_error, b.rel_error), "rel_error");
+  check(same_bits(a.rel_error_scaled, b.rel_error_scaled), "rel_error_scaled");
+  check(same_bits(a.rel_error_act, b.rel_error_act), "rel_error_act");
+  check(same_bits(a.sw_frobenius2, b.sw_frobenius2), "sw_frobenius2");
+  check(same_bits(a.sw_singular_values, b.sw_singular_values), "sw_singular_values");
+  check(same_bits(a.probe_singular_values, b.probe_singular_values), "probe_singular_values");
+  check(same_bits(a.objective, b.objective), "objective");
+  check(same_bits(a.oracle_errors, b.oracle_errors), "oracle_errors");
+  check(a.scale_floored == b.scale_floored && same_bits(a.scale_condition, b.scale_condition) &&
+            same_bits(a.scale_shrinkage, b.scale_shrinkage),
+        "scale report");
+  return d;
+}
+
+int diff(const std::string& path_a, const std::string& path_b) {
+  const Store a = Store::open_read_only(path_a), b = Store::open_read_only(path_b);
+  int problems = 0;
+  const auto report = [&](const std::string& what) {
+    if (++problems <= 20) std::cout << what << "\n";
+  };
+  if (a.layout().layers != b.layout().layers) report("layouts differ");
+  if (!header_differences(a.header(), b.header()).empty()) report("headers differ");
+  if (problems) return 1;
+  const auto done_a = a.done(), done_b = b.done();
+  for (std::size_t i = 0; i < a.layout().layers.size(); ++i) {
+    const auto& name = a.layout().layers[i].name;
+    if (!done_a[i] || !done_b[i]) {
+      report(name + ": not done in " + (done_a[i] ? path_b : path_a));
+      continue;
+    }
+    for (const auto& d : record_differences(a.read_layer(i), b.read_layer(i))) report(name + ": " + d + " differs");
+  }
+  if (problems) {
+    std::cout << problems << " differences\n";
+    return 1;
+  }
+  std::cout << "identical: " << a.layout().layers.size() << " layers\n";
+  return 0;
+}
+
+int done(const std::string& path) {
+  const Store s = Store::open_read_only(path);
+  const auto marks = s.done();
+  std::cout << std::count(marks.begin(), marks.end(), true) << " " << marks.size() << "\n";
+  return 0;
+}
+
+int calibration(const std::string& model_path, const std::string& out, std::uint64_t seed,
+                const std::string& poison) {
+  const auto checkpoint = model::Checkpoint::open(model_path);
+  std::map<std::string, qer::InputStatistics> stats;
+  for (const auto& name : checkpoint.linear_layer_names()) {
+    const auto key = model::statistics_key(name);
+    if (stats.count(key)) continue;
+    const auto in = checkpoint.shape(name + ".weight").at(1);
+    stats[key] = qer::synthetic_statistics({.dim = in, .seed = fnv1a(key, seed)});
+  }
+  write_calibration(out, stats, R"({"source": "synthetic statistics, srr_store_tool"})", checkpoint.identity());
+  if (!poison.empty()) {
+    Hid file(SRR_H5_CALL(H5Fopen(out.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), out));
+    Hid d = open_dataset(file.get(), "inputs/" + poison + "/sum_sq", out);
+    auto v = read_dataset<double>(d.get(), -1, out);
+    v.at(0) = std::numeric_limits<double>::quiet_NaN();
+    write_dataset<double>(d.get(), v, out);
+  }
+  std::cout << stats.size() << " inputs written to " << out << "\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace srr::store
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> a(argv + 1, argv + argc);
+  try {
+    if (a.size() == 3 && a[0] == "diff") return srr::store::diff(a[1], a[2]);
+    if (a.size() == 2 && a[0] == "done") return srr::store::done(a[1]);
+    if (a.size() >= 3 && a.size() <= 5 && a[0] == "calibration")
+      return srr::store::calibration(a[1], a[2], a.size() >= 4 ? std::stoull(a[3]) : 0, a.size() == 5 ? a[4] : "");
+  } catch (const std::exception& e) {
+    std::cerr << "srr_store_tool: " << e.what() << "\n";
+    return 2;
+  }
+  std::cerr << "usage: srr_store_tool diff A B | done STORE | calibration MODEL OUT [SEED [KEY]]\n";
+  return 2;
+}
