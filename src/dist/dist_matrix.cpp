@@ -17,31 +17,77 @@ DistMatrix<T>::DistMatrix(const ProcessGrid& grid, index_t rows, index_t cols, i
 
 namespace {
 
-/// The descriptor of the whole matrix as held by one process: its own 1×1 context there, and the
-/// "not in this grid" descriptor on every other process.
-la::Descriptor whole_on_one(const BlacsContext& single, index_t rows, index_t cols, index_t block) {
-  return single.member() ? la::descinit(rows, cols, block, block, single.get(), std::max<index_t>(1, rows))
-                         : la::descriptor_outside(rows, cols, block, block);
+/// Tag of the scatter/gather messages: the grid's communicator is private to the grid, and collectives
+/// never match point-to-point messages, so one fixed tag cannot be confused with other traffic.
+constexpr int transfer_tag = 0x5ca7;
+
+/// Walks the part of an m×n matrix that grid process (p, q) of a P×Q grid owns, in its local column-major
+/// order (leading dimension = its local rows), calling f(gi, gj, li, lj, run) for each run of `run`
+/// consecutive rows (at most one block).
+template <class F>
+void for_each_local_run(index_t m, index_t n, index_t nb, int p, int P, int q, int Q, F&& f) {
+  const index_t mloc = la::numroc(m, nb, p, P), nloc = la::numroc(n, nb, q, Q);
+  for (index_t lj = 0; lj < nloc; ++lj) {
+    const index_t gj = block_cyclic_global(lj, nb, q, Q);
+    for (index_t li = 0; li < mloc; li += nb)
+      f(block_cyclic_global(li, nb, p, P), gj, li, lj, std::min(nb, mloc - li));
+  }
 }
 
 }  // namespace
 
 template <class T>
 void DistMatrix<T>::scatter_from(const Matrix<T>& A, int root) {
-  const BlacsContext single = grid_->single_process_context(root);
-  if (single.member()) SRR_ASSERT(A.rows() == rows() && A.cols() == cols());
-  const la::Descriptor whole = whole_on_one(single, rows(), cols(), block());
-  la::pgemr2d(rows(), cols(), single.member() ? A.data() : nullptr, 0, 0, whole, local_.data(), 0, 0, desc_,
-              grid_->context());
+  const auto& comm = grid_->communicator();
+  SRR_ASSERT(root >= 0 && root < grid_->size());
+  if (grid_->rank() != root) {
+    // lld = local_rows whenever the local part is not empty, so it arrives contiguous, in place.
+    if (local_rows_ * local_cols_ > 0) comm.recv(std::span<T>(local_), root, transfer_tag);
+    return;
+  }
+  SRR_ASSERT(A.rows() == rows() && A.cols() == cols());
+  std::vector<T> pack;
+  for (int r = 0; r < grid_->size(); ++r) {
+    const int p = r / grid_->cols(), q = r % grid_->cols();  // row-major grid (ProcessGrid)
+    const index_t mloc = la::numroc(rows(), block(), p, grid_->rows());
+    const index_t nloc = la::numroc(cols(), block(), q, grid_->cols());
+    if (mloc * nloc == 0) continue;
+    if (r != root) pack.resize(static_cast<std::size_t>(mloc * nloc));
+    T* out = r == root ? local_.data() : pack.data();
+    for_each_local_run(rows(), cols(), block(), p, grid_->rows(), q, grid_->cols(),
+                       [&](index_t gi, index_t gj, index_t li, index_t lj, index_t run) {
+                         std::copy_n(A.col(gj) + gi, run, out + li + lj * mloc);
+                       });
+    if (r != root) comm.send(std::span<const T>(pack), r, transfer_tag);
+  }
 }
 
 template <class T>
 Matrix<T> DistMatrix<T>::gather_to(int root) const {
-  const BlacsContext single = grid_->single_process_context(root);
-  Matrix<T> out = single.member() ? Matrix<T>(rows(), cols()) : Matrix<T>();
-  const la::Descriptor whole = whole_on_one(single, rows(), cols(), block());
-  la::pgemr2d(rows(), cols(), local_.data(), 0, 0, desc_, single.member() ? out.data() : nullptr, 0, 0, whole,
-              grid_->context());
+  const auto& comm = grid_->communicator();
+  SRR_ASSERT(root >= 0 && root < grid_->size());
+  if (grid_->rank() != root) {
+    if (local_rows_ * local_cols_ > 0) comm.send(std::span<const T>(local_), root, transfer_tag);
+    return Matrix<T>();
+  }
+  Matrix<T> out(rows(), cols());
+  std::vector<T> pack;
+  for (int r = 0; r < grid_->size(); ++r) {
+    const int p = r / grid_->cols(), q = r % grid_->cols();
+    const index_t mloc = la::numroc(rows(), block(), p, grid_->rows());
+    const index_t nloc = la::numroc(cols(), block(), q, grid_->cols());
+    if (mloc * nloc == 0) continue;
+    const T* in = local_.data();
+    if (r != root) {
+      pack.resize(static_cast<std::size_t>(mloc * nloc));
+      comm.recv(std::span<T>(pack), r, transfer_tag);
+      in = pack.data();
+    }
+    for_each_local_run(rows(), cols(), block(), p, grid_->rows(), q, grid_->cols(),
+                       [&](index_t gi, index_t gj, index_t li, index_t lj, index_t run) {
+                         std::copy_n(in + li + lj * mloc, run, out.col(gj) + gi);
+                       });
+  }
   return out;
 }
 

@@ -130,3 +130,22 @@ TEST(Scalapack, GesvdValuesMatchGesdd) {
     }
   });
 }
+
+TEST(Scalapack, Pgemr2dRedistributesToAOneProcessGrid) {
+  const auto A = gaussian(21, 17, 12);
+  for_each_grid([&](const ProcessGrid& grid) {
+    const int target = grid.size() - 1;
+    DistMatrix<double> Ad(grid, 21, 17, 4);
+    Ad.scatter_from(A);
+    const BlacsContext single = grid.single_process_context(target);
+    EXPECT_EQ(single.member(), grid.rank() == target);
+    Matrix<double> whole = single.member() ? Matrix<double>(21, 17) : Matrix<double>();
+    const auto dw = single.member() ? la::descinit(21, 17, 5, 5, single.get(), 21)
+                                    : la::descriptor_outside(21, 17, 5, 5);
+    la::pgemr2d(index_t(21), index_t(17), Ad.local_data(), 0, 0, Ad.descriptor(),
+                single.member() ? whole.data() : nullptr, 0, 0, dw, grid.context());
+    if (single.member()) {
+      EXPECT_EQ(rel_diff(whole, A), 0.0);
+    }
+  });
+}
