@@ -86,7 +86,7 @@ std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const
   std::map<std::string, qer::InputStatistics> stats;
   for (const auto& name : ckpt.linear_layer_names()) {  // every input, even on a rank without windows
     const auto key = model::statistics_key(name);
-    if (!stats.count(key)) stats.emplace(key, qer::make_statistics(ckpt.linear_weight(name).rows(), with_xtx));
+    if (!stats.count(key)) stats.emplace(key, qer::make_statistics(ckpt.shape(name + ".weight").at(1), with_xtx));
   }
   std::set<std::string> seen;  // inputs already accumulated for the current window (q/k/v share one)
   llama.set_input_hook([&](const std::string& name, const la::Matrix<float>& X) {
@@ -104,6 +104,7 @@ std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const
     if (with_xtx)
       comm.allreduce(std::span<double>(s.xtx.data(), static_cast<std::size_t>(s.xtx.size())), dist::ReduceOp::Sum);
     s.tokens = comm.allreduce_value(s.tokens, dist::ReduceOp::Sum);
+    if (with_xtx) s.symmetrize();
   }
   return stats;
 }

@@ -18,8 +18,13 @@ InputStatistics make_statistics(index_t m, bool with_xtx) {
   return s;
 }
 
+void InputStatistics::symmetrize() {
+  for (index_t j = 0; j < xtx.cols(); ++j)
+    for (index_t i = 0; i < j; ++i) xtx(i, j) = xtx(j, i);
+}
+
 Matrix<double> InputStatistics::rxx() const {
-  require(has_xtx(), "statistics have no XᵀX: QERA-exact needs a calibration run with --xtx");
+  require(has_xtx(), "statistics have no XᵀX: QERA-exact needs a calibration run without --no-xtx");
   require(tokens > 0, "statistics were accumulated over 0 tokens");
   Matrix<double> R = xtx;
   const double inv = 1.0 / static_cast<double>(tokens);
@@ -47,8 +52,6 @@ void InputStatistics::accumulate(const Matrix<float>& X, bool with_xtx) {
     // QERA-exact inverts; widening first keeps the whole accumulation in float64.
     const Matrix<double> Xd = X.cast<double>();
     la::syrk(la::Uplo::Lower, la::Op::T, 1.0, Xd, 1.0, xtx);
-    for (index_t j = 0; j < dim; ++j)
-      for (index_t i = 0; i < j; ++i) xtx(i, j) = xtx(j, i);
   }
   tokens += t;
 }

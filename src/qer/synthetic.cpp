@@ -83,6 +83,7 @@ InputStatistics synthetic_statistics(const SyntheticStatsSpec& spec) {
       for (index_t i = 0; i < t; ++i) X(i, j) *= scale[static_cast<std::size_t>(j)];
     stats.accumulate(X, spec.with_xtx);
   }
+  if (spec.with_xtx) stats.symmetrize();
   return stats;
 }
 
