@@ -109,7 +109,6 @@ public:
       if (a.key != b.key) return a.key < b.key;
       return a.index < b.index;
     });
-    for (const auto& w : pending_) total_cost_ += w.cost;
   }
   std::optional<WorkItem> next(int worker) {
     auto pick = std::find_if(pending_.begin(), pending_.end(), [&](const WorkItem& w) {
@@ -125,12 +124,10 @@ public:
     pending_.erase(pick);
     return w;
   }
-  double total_cost() const { return total_cost_; }
 
 private:
   std::vector<WorkItem> pending_;
   std::map<std::string, int> owner_;
-  double total_cost_ = 0;
 };
 
 /// The SVD engine of one worker. Group mode will return a dist::DistributedSvdEngine over the worker's
@@ -308,7 +305,7 @@ public:
     const auto layer = r.seconds.find("layer");
     std::ostringstream line;
     line << "[" << done_ << "/" << total_ << "] " << w.name << "  " << w.in << "×" << w.out << "  k*=" << r.k_star
-         << "  err_S " << std::setprecision(4) << r.rel_error_scaled << "  " << std::fixed << std::setprecision(2)
+         << "  err_S " << std::fixed << std::setprecision(4) << r.rel_error_scaled << "  " << std::setprecision(2)
          << (layer == r.seconds.end() ? 0.0 : layer->second) << " s  eta " << duration_text(eta) << "  (rank "
          << r.mpi_rank << ")";
     SRR_LOG(info) << line.str();
@@ -488,7 +485,9 @@ struct Outcome {
 /// every worker has stopped.
 Outcome run_master(const dist::Communicator& world, const Options& opt, Run& run) {
   const int np = world.size();
-  Progress progress(run.total, run.done_before, Scheduler(run.todo).total_cost());
+  const double total_cost = std::accumulate(run.todo.begin(), run.todo.end(), 0.0,
+                                            [](double sum, const WorkItem& w) { return sum + w.cost; });
+  Progress progress(run.total, run.done_before, total_cost);
   SRR_LOG(info) << "plan: " << run.total << " layers, " << run.done_before << " already done, " << run.todo.size()
                 << " to compute on " << (np == 1 ? 1 : np - 1) << " worker rank(s) (group size " << opt.group_size
                 << "); store " << opt.out;

@@ -83,6 +83,10 @@ void write_calibration(const fs::path& path, const std::map<std::string, qer::In
                          {"inputs", stats.size()}};
   const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
   const std::string name = tmp.string();
+  std::uint64_t bytes = 1 << 20;
+  for (const auto& [key, s] : stats)
+    bytes += 8 * (2 * s.mean_abs_max.size() + s.xtx.size()) + (16 << 10);
+  require_free_space(path, bytes, "the calibration file '" + path.string() + "'");
   try {
     Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (!file.valid()) {

@@ -2,6 +2,7 @@
 #include "store/fsync.hpp"
 
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -53,6 +54,16 @@ void sync_directory(const std::filesystem::path& path) {
   Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (fd.get() < 0) throw Error(detail::concat("cannot open directory '", dir.string(), "': ", std::strerror(errno)));
   sync_descriptor(fd.get(), dir.string());
+}
+
+void require_free_space(const std::filesystem::path& path, std::uint64_t bytes, const std::string& what) {
+  const auto dir = path.parent_path().empty() ? std::filesystem::path(".") : path.parent_path();
+  struct statvfs fs {};
+  if (::statvfs(dir.c_str(), &fs) != 0) return;  // a missing directory is reported by the open that follows
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free_bytes < bytes)
+    throw InputError(detail::concat("not enough disk space for ", what, ": it needs about ", bytes, " bytes, ",
+                                    dir.string(), " has ", free_bytes, " free"));
 }
 
 }  // namespace srr::store

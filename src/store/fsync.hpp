@@ -4,6 +4,7 @@
 /// Durability helpers for the store and the calibration file: the ordering "data on disk, then the mark
 /// that declares it complete" needs fsync, and atomic publication needs rename plus a directory fsync.
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -16,5 +17,8 @@ void sync_descriptor(int fd, const std::string& name);
 void reserve_and_sync(const std::filesystem::path& file);
 /// fsync of the directory holding `path`, so that a rename into it survives a crash.
 void sync_directory(const std::filesystem::path& path);
+/// Throws InputError naming `what` when the filesystem holding `path` has fewer than `bytes` bytes free for
+/// unprivileged use. Checked before HDF5 writes a file: HDF5 1.10 can crash at exit after a failed close.
+void require_free_space(const std::filesystem::path& path, std::uint64_t bytes, const std::string& what);
 
 }  // namespace srr::store

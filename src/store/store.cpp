@@ -177,6 +177,18 @@ std::vector<std::string> layout_differences(const StoreLayout& a, const StoreLay
 
 }  // namespace
 
+std::uint64_t estimated_store_bytes(const StoreLayout& layout) {
+  constexpr std::uint64_t per_dataset = 8 << 10, fixed = 1 << 20;  // object headers, links, heaps; superblock
+  std::uint64_t bytes = fixed;
+  for (const auto& l : layout.layers)
+    for (const auto& spec : layer_datasets(layout, l)) {
+      std::uint64_t n = H5Tget_size(spec.type);
+      for (auto d : spec.dims) n *= d;
+      bytes += n + per_dataset;
+    }
+  return bytes;
+}
+
 const std::vector<std::string>& timing_stages() {
   // read: weights from the checkpoint; scale: building S (0 when cached); sw_svd … metrics: the stages of
   // qer::decompose_layer, total: all of it; layer: the worker's wall time for the whole layer.
@@ -273,6 +285,7 @@ void Store::create(const fs::path& path, const StoreHeader& header, const StoreL
   const std::string name = tmp.string();
   std::error_code ec;
   fs::remove(tmp, ec);  // a leftover of a run killed while creating (we hold the lock)
+  require_free_space(path, estimated_store_bytes(layout), "the store '" + path.string() + "'");
   try {
     Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), name));
     // The oldest file format: superblock v0 has no "file is open for writing" flag, so a file left open by a

@@ -59,6 +59,10 @@ struct StoreLayout {
   std::vector<StoreLayer> layers;
 };
 
+/// A bound on the bytes of a store with this layout (data exactly, metadata generously), checked against
+/// the free disk space before the store is created.
+std::uint64_t estimated_store_bytes(const StoreLayout& layout);
+
 /// The exclusive run lock: `flock(LOCK_EX)` on `<store>.lock`, held for the life of the object. The kernel
 /// drops it when the process dies, so a killed run never leaves a stale lock. The lock file itself stays.
 class RunLock {

@@ -3,6 +3,7 @@
 // store untouched.
 #include <sys/stat.h>
 
+#include "store/fsync.hpp"
 #include "support.hpp"
 
 namespace srr::store {
@@ -206,6 +207,22 @@ TEST(StoreOpen, UnwritableDirectoryIsAClearError) {
     ADD_FAILURE() << "no error";
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/run.h5.lock"), std::string::npos) << e.what();
+  }
+}
+
+TEST(StoreOpen, SpaceEstimateBoundsTheFileAndFullDisksAreRefused) {
+  TempDir dir;
+  for (auto scheme : {quant::Scheme::Mxint, quant::Scheme::IntGroup}) {
+    const auto layout = layout_for(scheme);
+    const auto path = dir / ("space-" + quant::to_string(scheme) + ".h5");
+    Store::open_for_run(path, header(), layout).close();
+    EXPECT_GE(estimated_store_bytes(layout), std::filesystem::file_size(path));
+  }
+  try {
+    require_free_space(dir / "x.h5", std::uint64_t{1} << 62, "the store 'x.h5'");
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("not enough disk space for the store 'x.h5'"), std::string::npos) << e.what();
   }
 }
 
