@@ -74,9 +74,7 @@ int run_eval(int argc, char** argv) {
       out["store"] = vm["store"].as<std::string>();
     } else {
       const MethodConfig cfg = method_config(vm);
-      std::optional<std::filesystem::path> calib;
-      if (vm.count("calib")) calib = vm["calib"].as<std::string>();
-      LayerQuantizer q(ckpt, cfg, calib);
+      LayerQuantizer q(ckpt, cfg, vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
       overrides = quantize_all(ckpt, q, comm);
       out["settings"] = to_json(cfg);
     }

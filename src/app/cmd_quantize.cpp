@@ -36,6 +36,7 @@
 #include <thread>
 
 #include "app/cli.hpp"
+#include "app/quantized_model.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
 #include "app/report.hpp"
@@ -137,74 +138,23 @@ std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, int gro
   return std::make_unique<qer::LocalSvdEngine>(cfg.svd);
 }
 
-/// Computes layers on one rank: weights from the memory-mapped checkpoint, statistics from the calibration
-/// file, scales cached by input (a small LRU: the scheduler sends the layers of one input to one worker).
+/// Computes layers on one rank: a LayerQuantizer on the worker's own memory-mapped checkpoint.
 class LayerWorker {
 public:
   LayerWorker(const Options& opt, int mpi_rank)
-      : opt_(opt), rank_(mpi_rank), engine_(make_svd_engine(opt.method, opt.group_size)),
-        checkpoint_(model::Checkpoint::open(opt.model)) {}
-
+      : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(opt.model)),
+        quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, opt.group_size)) {}
   store::LayerRecord run(const std::string& name) {
-    Stopwatch all;
-    Stopwatch read_time;
-    const la::Matrix<float> W = checkpoint_.linear_weight(name);
-    const double read_seconds = read_time.seconds();
-    Stopwatch scale_time;
-    const Input& input = input_for(model::statistics_key(name), name, W.rows());
-    const double scale_seconds = scale_time.seconds();
-    store::LayerRecord record = opt_.method.float64 ? decompose(W.cast<double>(), input, name) : decompose(W, input, name);
-    record.seconds["read"] = read_seconds;
-    record.seconds["scale"] = scale_seconds;
-    record.seconds["layer"] = all.seconds();
+    store::LayerRecord record = quantizer_.run(name);
     record.mpi_rank = rank_;
     return record;
   }
-  std::int64_t scales_built() const { return scales_built_; }
+  std::int64_t scales_built() const { return quantizer_.scales_built(); }
 
 private:
-  /// A layer input's scale and R_xx (null when the calibration file has no XᵀX or there is none).
-  struct Input {
-    std::string key;
-    std::unique_ptr<qer::Scale> scale;
-    std::unique_ptr<la::Matrix<double>> rxx;
-  };
-  static constexpr std::size_t kCacheSize = 2;
-
-  const Input& input_for(const std::string& key, const std::string& layer, index_t in) {
-    for (auto it = cache_.begin(); it != cache_.end(); ++it)
-      if (it->key == key) {
-        std::rotate(cache_.begin(), it, it + 1);  // most recently used first
-        return cache_.front();
-      }
-    Input input{key, nullptr, nullptr};
-    if (opt_.calib.empty()) {
-      input.scale = std::make_unique<qer::Scale>(qer::Scale::identity(in));
-    } else {
-      const qer::InputStatistics stats = store::read_statistics(opt_.calib, key);
-      require(stats.dim == in, "calibration file '", opt_.calib, "': input '", key, "' has dimension ", stats.dim,
-              " but layer ", layer, " has ", in, " inputs (statistics of another model?)");
-      input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, opt_.method.scale, key));
-      if (stats.has_xtx()) input.rxx = std::make_unique<la::Matrix<double>>(stats.rxx());
-    }
-    ++scales_built_;
-    cache_.push_front(std::move(input));
-    if (cache_.size() > kCacheSize) cache_.pop_back();
-    return cache_.front();
-  }
-
-  template <class T>
-  store::LayerRecord decompose(const la::Matrix<T>& W, const Input& input, const std::string& name) {
-    const auto result = qer::decompose_layer(W, *input.scale, opt_.method.layer, name, *engine_, input.rxx.get());
-    return store::make_record(result, input.scale->report());
-  }
-
-  const Options& opt_;
   int rank_;
-  std::unique_ptr<qer::SvdEngine> engine_;
   model::Checkpoint checkpoint_;
-  std::deque<Input> cache_;
-  std::int64_t scales_built_ = 0;
+  LayerQuantizer quantizer_;
 };
 
 std::int64_t peak_rss_kib() {

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include "app/quantized_model.hpp"
 
+#include <algorithm>
+
 #include "base/error.hpp"
+#include "base/timer.hpp"
 #include "model/linear_inputs.hpp"
 #include "qer/layer.hpp"
 #include "store/calibration.hpp"
@@ -11,35 +14,55 @@ namespace srr::app {
 
 using la::index_t;
 
-LayerQuantizer::LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config,
-                               std::optional<std::filesystem::path> calib)
-    : ckpt_(ckpt), config_(std::move(config)), calib_(std::move(calib)) {
+LayerQuantizer::LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config, std::filesystem::path calib,
+                               std::unique_ptr<qer::SvdEngine> engine)
+    : ckpt_(ckpt), config_(std::move(config)), calib_(std::move(calib)), engine_(std::move(engine)) {
+  if (!engine_) engine_ = std::make_unique<qer::LocalSvdEngine>(config_.svd);
   const bool needs_stats = config_.scale.kind != qer::ScaleKind::Identity && config_.layer.method != qer::Method::Loftq &&
                            config_.layer.method != qer::Method::WeightOnly;
-  require(!needs_stats || calib_.has_value(), "--scale ", qer::to_string(config_.scale.kind),
+  require(!needs_stats || !calib_.empty(), "--scale ", qer::to_string(config_.scale.kind),
           " needs calibration statistics: give --calib FILE (from srr calibrate)");
 }
 
-const qer::Scale& LayerQuantizer::scale_for(const std::string& key, la::index_t dim) {
-  if (auto it = scales_.find(key); it != scales_.end()) return it->second;
-  if (!calib_) return scales_.emplace(key, qer::Scale::identity(dim)).first->second;
-  const auto stats = store::read_statistics(*calib_, key);
-  require(stats.dim == dim, calib_->string(), ": statistics ", key, " have dimension ", stats.dim, " but the layer has ",
-          dim, " inputs");
-  if (stats.has_xtx()) rxx_.emplace(key, stats.rxx());
-  return scales_.emplace(key, qer::build_scale(stats, config_.scale, key)).first->second;
+const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, const std::string& layer, index_t in) {
+  for (auto it = cache_.begin(); it != cache_.end(); ++it)
+    if (it->key == key) {
+      std::rotate(cache_.begin(), it, it + 1);
+      return cache_.front();
+    }
+  Input input{key, nullptr, nullptr};
+  if (calib_.empty()) {
+    input.scale = std::make_unique<qer::Scale>(qer::Scale::identity(in));
+  } else {
+    const qer::InputStatistics stats = store::read_statistics(calib_, key);
+    require(stats.dim == in, "calibration file '", calib_.string(), "': input '", key, "' has dimension ", stats.dim,
+            " but layer ", layer, " has ", in, " inputs (statistics of another model?)");
+    input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, config_.scale, key));
+    if (stats.has_xtx()) input.rxx = std::make_unique<la::Matrix<double>>(stats.rxx());
+  }
+  ++scales_built_;
+  cache_.push_front(std::move(input));
+  if (cache_.size() > kCacheSize) cache_.pop_back();
+  return cache_.front();
 }
 
 store::LayerRecord LayerQuantizer::run(const std::string& name) {
+  Stopwatch all, read_time;
   const auto W = ckpt_.linear_weight(name);
-  const auto key = model::statistics_key(name);
-  const qer::Scale& S = scale_for(key, W.rows());
-  const auto rxx = rxx_.find(key);
-  const la::Matrix<double>* R = rxx == rxx_.end() ? nullptr : &rxx->second;
-  const qer::LocalSvdEngine engine(config_.svd);
-  if (config_.float64)
-    return store::make_record(qer::decompose_layer(W.cast<double>(), S, config_.layer, name, engine, R), S.report());
-  return store::make_record(qer::decompose_layer(W, S, config_.layer, name, engine, R), S.report());
+  const double read_seconds = read_time.seconds();
+  Stopwatch scale_time;
+  const Input& input = input_for(model::statistics_key(name), name, W.rows());
+  const double scale_seconds = scale_time.seconds();
+  const auto& S = *input.scale;
+  store::LayerRecord record =
+      config_.float64
+          ? store::make_record(qer::decompose_layer(W.cast<double>(), S, config_.layer, name, *engine_, input.rxx.get()),
+                               S.report())
+          : store::make_record(qer::decompose_layer(W, S, config_.layer, name, *engine_, input.rxx.get()), S.report());
+  record.seconds["read"] = read_seconds;
+  record.seconds["scale"] = scale_seconds;
+  record.seconds["layer"] = all.seconds();
+  return record;
 }
 
 model::LinearOverride to_override(const store::LayerRecord& record) {

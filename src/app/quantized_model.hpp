@@ -4,9 +4,10 @@
 /// Quantized weights for the forward pass, W ≈ Q + L·R per linear layer, from a store or computed on the
 /// spot with `srr layer` settings.
 
+#include <deque>
 #include <filesystem>
 #include <map>
-#include <optional>
+#include <memory>
 #include <string>
 
 #include "app/cli.hpp"
@@ -14,26 +15,41 @@
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "qer/scale.hpp"
+#include "qer/svd.hpp"
 #include "store/record.hpp"
 
 namespace srr::app {
 
-/// Decomposes layers of one checkpoint, building each input's scale once (layers that share an input
-/// share it, method.md §4.1) from the calibration file.
+/// Decomposes layers of one checkpoint: weights from the memory-mapped checkpoint, statistics from the
+/// calibration file, scales cached by input in a small LRU (layers that share an input share its scale,
+/// method.md §4.1; the quantize scheduler sends an input's layers to one worker, and a few m×m scales are
+/// all a rank should hold for a 70B model). The one place `quantize`, `eval` and the tests decompose layers.
 class LayerQuantizer {
 public:
-  LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config, std::optional<std::filesystem::path> calib);
+  /// `calib` empty: identity scales. `engine` null: LAPACK on this rank (qer::LocalSvdEngine).
+  LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config, std::filesystem::path calib = {},
+                 std::unique_ptr<qer::SvdEngine> engine = nullptr);
   /// The decomposition of one linear layer; depends only on (weights, statistics, settings, seed, name).
+  /// Its timings include "read", "scale" and "layer" (the whole call).
   store::LayerRecord run(const std::string& name);
   const MethodConfig& config() const { return config_; }
+  std::int64_t scales_built() const { return scales_built_; }
 
 private:
-  const qer::Scale& scale_for(const std::string& key, la::index_t dim);
+  struct Input {
+    std::string key;
+    std::unique_ptr<qer::Scale> scale;
+    std::unique_ptr<la::Matrix<double>> rxx;  ///< null without XᵀX in the calibration file
+  };
+  static constexpr std::size_t kCacheSize = 2;
+  const Input& input_for(const std::string& key, const std::string& layer, la::index_t in);
+
   const model::Checkpoint& ckpt_;
   MethodConfig config_;
-  std::optional<std::filesystem::path> calib_;
-  std::map<std::string, qer::Scale> scales_;
-  std::map<std::string, la::Matrix<double>> rxx_;
+  std::filesystem::path calib_;
+  std::unique_ptr<qer::SvdEngine> engine_;
+  std::deque<Input> cache_;  ///< most recently used first
+  std::int64_t scales_built_ = 0;
 };
 
 /// Q (decoded), L and R of a stored or freshly computed layer.
