@@ -9,5 +9,6 @@ int run_layer(int argc, char** argv);
 int run_calibrate(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_quantize(int argc, char** argv);
+int run_sweep(int argc, char** argv);
 
 }  // namespace srr::app

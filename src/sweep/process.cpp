@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+#include "sweep/process.hpp"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/error.hpp"
+
+namespace srr::sweep {
+
+fs::path self_executable() {
+  std::error_code ec;
+  const fs::path p = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw Error("cannot resolve /proc/self/exe: " + ec.message());
+  return p;
+}
+
+Launcher Launcher::choose(const std::string& requested, int np) {
+  Launcher l;
+  l.np = np;
+  if (requested != "auto") l.mode = requested;
+  else if (np == 1) l.mode = "direct";
+  else if (const char* job = std::getenv("SLURM_JOB_ID"); job && *job) l.mode = "srun";
+  else l.mode = "mpirun";
+  require(l.mode != "direct" || np == 1, "launcher direct runs one process, but np = ", np);
+  return l;
+}
+
+std::vector<std::string> Launcher::wrap(const fs::path& exe, const std::vector<std::string>& args) const {
+  std::vector<std::string> cmd;
+  const std::string n = std::to_string(np);
+  if (mode == "srun") {
+    // One step of the allocation; the array task was submitted with --ntasks=np (slurm/sweep.sbatch).
+    cmd = {"srun", "--mpi=pmix", "--ntasks=" + n, "--export=ALL"};
+  } else if (mode == "mpirun") {
+    cmd = {"mpirun", "-np", n, "--oversubscribe", "-x", "OPENBLAS_NUM_THREADS", "-x", "OMP_NUM_THREADS"};
+    // mpirun refuses root and still exits 0 (toolchain.md P8); the driver checks outputs anyway.
+    if (::geteuid() == 0) cmd.emplace_back("--allow-run-as-root");
+  }
+  cmd.push_back(exe.string());
+  cmd.insert(cmd.end(), args.begin(), args.end());
+  return cmd;
+}
+
+namespace {
+
+/// Opens `path` onto descriptor `target` in the child; on failure the child exits with 127.
+void redirect(const fs::path& path, int target, int flags) {
+  if (path.empty()) return;
+  const int fd = ::open(path.c_str(), flags | O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || ::dup2(fd, target) < 0) ::_exit(127);
+  ::close(fd);
+}
+
+}  // namespace
+
+int run_process(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
+  require(!argv.empty(), "run_process: empty command");
+  for (const auto& p : {out, err})
+    if (!p.empty() && p.has_parent_path()) fs::create_directories(p.parent_path());
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+  if (pid == 0) {
+    redirect(err, STDERR_FILENO, O_APPEND);
+    if (!out.empty() && out == err) {
+      if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) ::_exit(127);
+    } else {
+      redirect(out, STDOUT_FILENO, O_TRUNC);
+    }
+    ::execvp(args[0], args.data());
+    const std::string msg = "exec " + argv[0] + " failed: " + std::strerror(errno) + "\n";
+    [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
+    ::_exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw Error(std::string("waitpid failed: ") + std::strerror(errno));
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+std::string shell_join(const std::vector<std::string>& argv) {
+  std::string line;
+  for (const auto& a : argv) {
+    if (!line.empty()) line += ' ';
+    const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                         "0123456789-_./=:,+%@") == std::string::npos;
+    if (plain) {
+      line += a;
+      continue;
+    }
+    line += '\'';
+    for (const char c : a) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += '\'';
+  }
+  return line;
+}
+
+}  // namespace srr::sweep

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: MIT
+// Running points: the steps' command lines, launchers, child processes, the inter-process lock, a
+// calibration made once by concurrent tasks, and failures recorded as failed result files. A fake `srr`
+// (a shell script) stands in for the real binary; tests/sweep/local_test.sh runs the real one.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "base/error.hpp"
+#include "sweep/files.hpp"
+#include "sweep/point.hpp"
+#include "sweep/run.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace srr::sweep;
+
+const Settings kSrr = {{"model", "${SRR_SWEEP_TEST_DATA}/m.bin"}, {"tokenizer", "tok.bin"},
+                       {"calib.text", "c.txt"}, {"calib.windows", "4"}, {"calib.ctx", "128"},
+                       {"eval.text", "e.txt"}, {"eval.skip-windows", "4"}, {"eval.ctx", "128"},
+                       {"eval.protocol", "stream"}, {"method", "srr"}, {"rank", "8"}, {"scale", "lqer"}};
+
+class Run : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ::setenv("SRR_SWEEP_TEST_DATA", "/data", 1);
+    dir_ = fs::temp_directory_path() / ("srr-sweep-run-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    paths_.results = dir_ / "results";
+    paths_.work = dir_ / "work";
+    paths_.grid = "g";
+    // A fake srr: calibrate counts its calls, takes a while and writes --out; quantize fails; eval prints
+    // a JSON result.
+    fake_ = dir_ / "fake-srr";
+    std::ofstream(fake_) << R"(#!/bin/sh
+cmd=$1; shift
+out=
+while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
+case $cmd in
+  calibrate) echo x >> ")" << (dir_ / "calls").string() << R"("; sleep 0.3; echo calib > "$out" ;;
+  quantize) echo "srr quantize: error: --rank 80 must be smaller than min(in, out) = 64" >&2; exit 2 ;;
+  eval) echo '{"protocol":"stream","fp32":{"token_perplexity":4.5,"tokens":100.0}}' ;;
+esac
+)";
+    fs::permissions(fake_, fs::perms::owner_all);
+    options_.launcher = Launcher::choose("direct", 1);
+    options_.exe = fake_;
+  }
+  void TearDown() override { if (!HasFailure()) fs::remove_all(dir_); }
+
+  fs::path dir_, fake_;
+  SweepPaths paths_;
+  RunOptions options_;
+};
+
+TEST(Args, StepsGetTheirSlicesAndOptions) {
+  ::setenv("SRR_SWEEP_TEST_DATA", "/data", 1);
+  EXPECT_EQ(calibrate_args(kSrr, "c.h5"),
+            (std::vector<std::string>{"calibrate", "--model", "/data/m.bin", "--tokenizer", "tok.bin", "--text", "c.txt",
+                                      "--ctx", "128", "--windows", "4", "--out", "c.h5", "--json"}));
+  EXPECT_EQ(quantize_args(kSrr, "c.h5", "s.h5"),
+            (std::vector<std::string>{"quantize", "--model", "/data/m.bin", "--calib", "c.h5", "--out", "s.h5",
+                                      "--method", "srr", "--rank", "8", "--scale", "lqer"}));
+  EXPECT_EQ(eval_args(kSrr, "s.h5"),
+            (std::vector<std::string>{"eval", "--model", "/data/m.bin", "--tokenizer", "tok.bin", "--text", "e.txt",
+                                      "--ctx", "128", "--skip-windows", "4", "--protocol", "stream", "--store", "s.h5",
+                                      "--skip-fp32", "--json"}));
+  const auto fp32 = eval_args(kSrr, "");
+  EXPECT_EQ(fp32.back(), "--json");
+  EXPECT_EQ(std::count(fp32.begin(), fp32.end(), "--store"), 0);
+}
+
+TEST(Launch, ChoosesAndWraps) {
+  ::unsetenv("SLURM_JOB_ID");
+  EXPECT_EQ(Launcher::choose("auto", 1).mode, "direct");
+  EXPECT_EQ(Launcher::choose("auto", 2).mode, "mpirun");
+  ::setenv("SLURM_JOB_ID", "7", 1);
+  EXPECT_EQ(Launcher::choose("auto", 2).mode, "srun");
+  ::unsetenv("SLURM_JOB_ID");
+  EXPECT_THROW(Launcher::choose("direct", 2), srr::InputError);
+  const auto srun = Launcher::choose("srun", 4).wrap("/bin/srr", {"eval", "--json"});
+  EXPECT_EQ(srun, (std::vector<std::string>{"srun", "--mpi=pmix", "--ntasks=4", "--export=ALL", "/bin/srr", "eval",
+                                            "--json"}));
+  const auto mpirun = Launcher::choose("mpirun", 3).wrap("/bin/srr", {"eval"});
+  EXPECT_EQ(mpirun[0], "mpirun");
+  EXPECT_EQ(mpirun[2], "3");
+  EXPECT_NE(std::find(mpirun.begin(), mpirun.end(), "OPENBLAS_NUM_THREADS"), mpirun.end());
+  EXPECT_EQ(Launcher::choose("direct", 1).wrap("/bin/srr", {"eval"}), (std::vector<std::string>{"/bin/srr", "eval"}));
+}
+
+TEST(Process, ExitCodesSignalsAndRedirection) {
+  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-proc-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  EXPECT_EQ(run_process({"sh", "-c", "exit 3"}, "", ""), 3);
+  EXPECT_EQ(run_process({"sh", "-c", "kill -9 $$"}, "", ""), 128 + 9);
+  EXPECT_EQ(run_process({"no-such-program-srr"}, "", dir / "err"), 127);
+  EXPECT_NE(read_file(dir / "err").find("exec no-such-program-srr failed"), std::string::npos);
+  EXPECT_EQ(run_process({"sh", "-c", "echo out; echo err >&2"}, dir / "o", dir / "e"), 0);
+  EXPECT_EQ(run_process({"sh", "-c", "echo err2 >&2"}, "", dir / "e"), 0);
+  EXPECT_EQ(read_file(dir / "o"), "out\n");
+  EXPECT_EQ(read_file(dir / "e"), "err\nerr2\n");  // stderr appends
+  EXPECT_EQ(run_process({"sh", "-c", "echo both; echo err3 >&2"}, dir / "e", dir / "e"), 0);
+  EXPECT_EQ(read_file(dir / "e"), "err\nerr2\nboth\nerr3\n");  // one file: both append
+  EXPECT_EQ(shell_join({"a", "b c", "it's"}), "a 'b c' 'it'\\''s'");
+  EXPECT_EQ(self_executable().filename(), "sweep.test_run");
+  fs::remove_all(dir);
+}
+
+TEST(Files, LockIsExclusiveBetweenProcessesAndDiesWithThem) {
+  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-lock-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const fs::path lock = dir / "x.lock";
+  // a child holds the lock for 0.5 s; we must wait for it
+  const pid_t child = ::fork();
+  if (child == 0) {
+    const FileLock held(lock);
+    std::ofstream(dir / "held") << "1";
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ::_exit(0);
+  }
+  while (!fs::exists(dir / "held")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  const auto t0 = std::chrono::steady_clock::now();
+  { const FileLock mine(lock); }
+  EXPECT_GT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  // a SIGKILLed holder leaves no stale lock
+  const pid_t killed = ::fork();
+  if (killed == 0) {
+    const FileLock held(lock);
+    ::pause();
+    ::_exit(0);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(killed, SIGKILL);
+  ::waitpid(killed, &status, 0);
+  { const FileLock again(lock); }
+  fs::remove_all(dir);
+}
+
+TEST(Files, AtomicWrite) {
+  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-atomic-" + std::to_string(::getpid()));
+  write_file_atomic(dir / "a" / "f.txt", "one");
+  write_file_atomic(dir / "a" / "f.txt", "two");
+  EXPECT_EQ(read_file(dir / "a" / "f.txt"), "two");
+  std::size_t files = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "a")) ++files;
+  EXPECT_EQ(files, 1u);  // no temporary left behind
+  fs::remove_all(dir);
+}
+
+TEST_F(Run, ConcurrentTasksMakeACalibrationOnce) {
+  const Point p{"p1", "c1", kSrr};
+  std::vector<pid_t> children;
+  for (int i = 0; i < 4; ++i) {
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      std::ostringstream sink;
+      try {
+        ensure_calibration(p, paths_, options_, sink);
+      } catch (...) {
+        ::_exit(1);
+      }
+      ::_exit(0);
+    }
+    children.push_back(pid);
+  }
+  for (const pid_t pid : children) {
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  EXPECT_EQ(read_file(dir_ / "calls"), "x\n");
+  EXPECT_EQ(read_file(paths_.calib_file("c1")), "calib\n");
+}
+
+TEST_F(Run, AFailingStepIsRecordedAndRetried) {
+  const Point p{"p2", "c1", kSrr};
+  std::ostringstream log;
+  EXPECT_EQ(run_point(p, paths_, options_, log), RunOutcome::failed);
+  const auto r = read_point_file(paths_.point_file("p2"));
+  EXPECT_EQ(r.status, "failed");
+  EXPECT_NE(r.message.find("quantize exited with code 2: srr quantize: error: --rank 80 must be smaller"),
+            std::string::npos)
+      << r.message;
+  // the log says what ran, with the command line
+  EXPECT_NE(read_file(paths_.log_file("p2")).find("quantize: " + fake_.string() + " quantize --model /data/m.bin"),
+            std::string::npos);
+  // a failed point is tried again (and fails again), not skipped
+  EXPECT_EQ(run_point(p, paths_, options_, log), RunOutcome::failed);
+}
+
+TEST_F(Run, Fp32PointRunsEvalOnlyAndIsSkippedOnceDone) {
+  const Point p{"p3", "", {{"model", "m.bin"}, {"eval.text", "e.txt"}, {"method", "fp32"}}};
+  std::ostringstream log;
+  EXPECT_EQ(run_point(p, paths_, options_, log), RunOutcome::done);
+  const auto r = read_point_file(paths_.point_file("p3"));
+  EXPECT_EQ(r.status, "done");
+  EXPECT_DOUBLE_EQ(r.perplexity, 4.5);
+  EXPECT_EQ(r.protocol, "stream");
+  EXPECT_TRUE(r.layers.empty());
+  EXPECT_FALSE(fs::exists(dir_ / "calls"));  // no calibration for FP32
+  EXPECT_EQ(run_point(p, paths_, options_, log), RunOutcome::skipped);
+  EXPECT_NE(log.str().find("done already, skipped"), std::string::npos);
+}
+
+TEST_F(Run, MissingDataFilesAreReportedAtPlanTime) {
+  const Point p{"p4", "c", {{"model", "${SRR_SWEEP_TEST_DATA}/m.bin"}}};
+  try {
+    check_data_files(p);
+    FAIL();
+  } catch (const srr::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("model = ${SRR_SWEEP_TEST_DATA}/m.bin: '/data/m.bin' does not exist"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
