@@ -57,7 +57,7 @@ double makespan(std::vector<double> tasks, int workers) {
 int main(int argc, char** argv) {
   // Defaults: the single-thread times measured by bench_core for QERA-exact QER on this machine kind
   // (docs/scaling.md); override them with a new measurement.
-  double t44 = 10.8, t4f = 28.0, tf4 = 30.0, eig4 = 24.9, eigf = 450.0, speedup2 = 1.6;
+  double t44 = 10.82, t4f = 25.21, tf4 = 61.29, eig4 = 24.91, eigf = 389.85, speedup2 = 1.6;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const double v = std::atof(argv[i + 1]);
