@@ -79,7 +79,8 @@ int plan(const sweep::Grid& grid, const sweep::SweepPaths& paths, bool shell) {
   if (shell) {
     std::cout << "grid=" << shell_value(grid.name) << "\narray_size=" << points.size() << "\narray=" << array
               << "\nnp=" << grid.run.np << "\nthrottle=" << grid.run.throttle << "\ntime=" << shell_value(grid.run.time)
-              << "\ndone=" << done << "\ngrid_dir=" << shell_value(paths.grid_dir().string()) << "\n";
+              << "\ndone=" << done << "\ngrid_dir=" << shell_value(paths.grid_dir().string())
+              << "\nwork=" << shell_value(paths.work.string()) << "\n";
     return 0;
   }
   std::cout << "grid " << grid.name << ": " << points.size() << " points, " << calibrations.size()
