@@ -67,15 +67,6 @@ void root_step(const ProcessGrid& grid, F&& f) {
   throw RootStepFailed();
 }
 
-/// The Gaussian sketch, drawn exactly as qer's randomized_svd draws it (column-major, one rng.normal()
-/// per entry, cast to T), so both engines see the same sketch from the same stream.
-template <class T>
-Matrix<T> gaussian_sketch(index_t rows, index_t cols, Rng& rng) {
-  Matrix<T> G(rows, cols);
-  for (auto& v : G.values()) v = static_cast<T>(rng.normal());
-  return G;
-}
-
 /// The randomized range finder of qer/svd.cpp step for step, on the grid: every rank runs it, the root
 /// with the whole A and the sketch G, the others with empty matrices. Returns the result on the root.
 /// Collective over the grid's communicator.
@@ -166,7 +157,7 @@ qer::TruncatedSvd<T> DistributedSvdEngine::top_impl(const Matrix<T>& A, index_t 
   const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;
   const Header h = exchange_header(grid_.communicator(), {svd_command<T>(), m, n, k, l, iters, krylov ? 1 : 0,
                                                           width, vectors ? 1 : 0, block_});
-  const Matrix<T> G = gaussian_sketch<T>(n, l, rng);
+  const Matrix<T> G = qer::gaussian_sketch<T>(n, l, rng);
   return randomized_svd(grid_, h, A, G);
 }
 

@@ -42,13 +42,6 @@ TruncatedSvd<T> full_svd(const Matrix<T>& A, index_t k, bool vectors) {
   return truncate(la::gesdd(A, vectors), k, vectors);
 }
 
-template <class T>
-Matrix<T> gaussian(index_t rows, index_t cols, Rng& rng) {
-  Matrix<T> G(rows, cols);
-  for (auto& v : G.values()) v = static_cast<T>(rng.normal());
-  return G;
-}
-
 /// Randomized range finder with power iterations (block Krylov for flat spectra); the sketch is drawn from
 /// `rng` only.
 template <class T>
@@ -57,7 +50,7 @@ TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, Spec
   const index_t m = A.rows(), n = A.cols();
   const index_t l = sketch_width(k, m, n, s);
   if (l >= std::min(m, n)) return full_svd(A, k, vectors);  // a sketch this wide saves nothing
-  Matrix<T> Qm = la::orthonormalize(la::matmul(A, gaussian<T>(n, l, rng)));
+  Matrix<T> Qm = la::orthonormalize(la::matmul(A, gaussian_sketch<T>(n, l, rng)));
   const bool krylov = spectrum == Spectrum::Flat;
   const int iters = krylov ? s.krylov_iters : s.power_iters;
   const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;

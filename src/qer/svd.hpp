@@ -74,6 +74,15 @@ private:
   SvdSettings settings_;
 };
 
+/// The Gaussian sketch (rows×cols, column-major, one rng.normal() per entry): every engine draws it this
+/// way, so local and distributed engines see the same sketch from the same stream.
+template <class T>
+Matrix<T> gaussian_sketch(index_t rows, index_t cols, Rng& rng) {
+  Matrix<T> G(rows, cols);
+  for (auto& v : G.values()) v = static_cast<T>(rng.normal());
+  return G;
+}
+
 /// The sketch width the randomized path uses for rank k on an m×n matrix.
 index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s);
 
