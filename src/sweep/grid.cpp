@@ -161,7 +161,9 @@ Settings canonical(const Settings& s) {
   } else if (method == "qer") {
     drop(out, kKRuleKeys);
   } else if (method == "srr") {
-    const std::string rule = value_or(s, "k-rule", "criterion");  // the command line's default rule
+    // The command line's default rule, made explicit so that a grid that names it and one that does not
+    // plan the same point (and tables show which rule SRR used).
+    const std::string rule = out.emplace("k-rule", "criterion").first->second;
     if (rule != "fixed") out.erase("k");
     if (rule != "criterion") drop(out, {"probe", "mc-samples"});
   }

@@ -88,7 +88,8 @@ bool is_data_key(const std::string& key);
 /// becomes `eval.protocol`.
 Settings resolve_data(const Settings& s);
 /// Drops the settings the point's method ignores (qer::decompose_layer: QER and LoftQ have no k-rule, LoftQ
-/// and w-only no scale, w-only no rank, seed or SVD; fp32 has no method settings and no calibration).
+/// and w-only no scale, w-only no rank, seed or SVD; fp32 has no method settings and no calibration), and
+/// gives SRR its default k rule (criterion) explicitly.
 Settings canonical(const Settings& s);
 /// The key's value, or `fallback` when absent.
 std::string value_or(const Settings& s, const std::string& key, const std::string& fallback = "");

@@ -160,6 +160,15 @@ k-rule = naive, adaptive, criterion
             1);
 }
 
+TEST(Grid, SrrDefaultRuleIsExplicit) {
+  const char* implicit = "[data]\nmodel = m\ntext = t\ncalib.windows = 2\neval.skip-windows = 2\n[fixed]\nmethod = srr\n";
+  const auto a = expand(parse(implicit));
+  const auto b = expand(parse(std::string(implicit) + "k-rule = criterion\n"));
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].settings.at("k-rule"), "criterion");
+  EXPECT_EQ(a[0].id, b[0].id);
+}
+
 TEST(Grid, IdsAreStableContentHashes) {
   const auto a = expand(parse(kGrid));
   const auto b = expand(parse(kGrid));
