@@ -2,7 +2,6 @@
 // `srr layer`: one method on one matrix, one JSON object out.
 #include <iostream>
 #include <optional>
-#include <regex>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
@@ -32,11 +31,15 @@ struct LayerInput {
   la::Matrix<float> W;
 };
 
+/// "INxOUT" → (in, out), both in 1..2^20.
 std::pair<index_t, index_t> parse_shape(const std::string& s) {
-  static const std::regex re(R"((\d+)[xX](\d+))");
-  std::smatch m;
-  require(std::regex_match(s, m, re), "--synthetic must look like INxOUT (e.g. 4096x11008), got '", s, "'");
-  const index_t in = std::stol(m[1]), out = std::stol(m[2]);
+  const auto x = s.find_first_of("xX");
+  const auto digits = [](const std::string& t) {
+    return !t.empty() && t.size() <= 7 && t.find_first_not_of("0123456789") == std::string::npos;
+  };
+  const std::string a = x == std::string::npos ? "" : s.substr(0, x), b = x == std::string::npos ? "" : s.substr(x + 1);
+  require(digits(a) && digits(b), "--synthetic must look like INxOUT (e.g. 4096x11008), got '", s, "'");
+  const index_t in = std::stol(a), out = std::stol(b);
   require(in > 0 && out > 0 && in <= (1 << 20) && out <= (1 << 20), "--synthetic: dimensions must be in 1..2^20, got '",
           s, "'");
   return {in, out};
