@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# The newcomer's main job: builds srr and quantizes one real layer of the stories260K checkpoint with QER
-# and SRR under the four scales, printing one line per method (k*, errors).
-#   bash scripts/main-job.sh
+# The newcomer's main job: builds srr and runs a small real sweep through the sweep driver (`srr sweep`):
+# the four scales (identity, LQER, QERA-approx, QERA-exact) × {QER, SRR} at rank 8, 3-bit MXINT, on the
+# stories260K checkpoint, with FP32 and weight-only rows (jobs/main-job.ini), then prints the collected
+# table. About a minute on two cores.
+#   bash scripts/main-job.sh                          # the points run one after the other here
+#   SRR_MAIN_JOB_SLURM=1 bash scripts/main-job.sh     # the same as Slurm jobs on a local one-node cluster (root)
+# Environment: SRR_DATA_DIR (default ../shared/data; scripts/fetch-data.sh fills it), BUILD_DIR (default build).
+# Output goes to $BUILD_DIR/main-job/ (the committed copy is results/main-job/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}
-DATA_DIR=${SRR_DATA_DIR:-$(cd .. && pwd)/shared/data}
-MODEL="$DATA_DIR/stories260K/stories260K.bin"
-[[ -f "$MODEL" ]] || { echo "main-job: $MODEL not found (set SRR_DATA_DIR)" >&2; exit 2; }
+export SRR_DATA_DIR=${SRR_DATA_DIR:-$(cd .. && pwd)/shared/data}
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+for f in stories260K/stories260K.bin stories260K/tok512.bin tinystories/tinystories_val_head.txt; do
+  [[ -f "$SRR_DATA_DIR/$f" ]] || {
+    echo "main-job: $SRR_DATA_DIR/$f not found (set SRR_DATA_DIR, or run scripts/fetch-data.sh)" >&2
+    exit 2
+  }
+done
 bash scripts/install-deps.sh >/dev/null
 LOG="$BUILD_DIR.main-job.log"
-{ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSRR_DATA_DIR="$DATA_DIR" &&
-  cmake --build "$BUILD_DIR" -j "$(nproc)" --target srr; } >"$LOG" 2>&1 || { cat "$LOG" >&2; exit 1; }
-SRR="$BUILD_DIR/src/app/srr"
-LAYER=model.layers.2.mlp.down_proj
-printf '%-12s %-6s %4s %12s %12s %12s\n' scale method k* err_W err_S err_act
-for scale in identity lqer qera-approx qera-exact; do
-  for method in qer srr; do
-    "$SRR" layer --model "$MODEL" --layer "$LAYER" --method "$method" --scale "$scale" --rank 8 --bits 3 \
-      --block 32 --log-level warning --json |
-      python3 -c 'import json,sys; r=json.load(sys.stdin)["result"]; s=sys.argv[1:]; print("%-12s %-6s %4d %12.5f %12.5f %12.6f" % (s[0], s[1], r["k_star"], r["rel_error"], r["rel_error_scaled"], r["rel_error_act"]))' "$scale" "$method"
-  done
-done
+echo "main-job: building srr in $BUILD_DIR (log: $LOG)"
+{ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSRR_DATA_DIR="$SRR_DATA_DIR" &&
+  cmake --build "$BUILD_DIR" -j "$(nproc --all)" --target srr; } >"$LOG" 2>&1 || { cat "$LOG" >&2; exit 1; }
+SRR=$PWD/$BUILD_DIR/src/app/srr
+GRID=jobs/main-job.ini
+RESULTS=(--results "$BUILD_DIR/main-job")
+
+"$SRR" sweep plan "$GRID" "${RESULTS[@]}"
+if [[ ${SRR_MAIN_JOB_SLURM:-0} == 1 ]]; then
+  bash scripts/slurm-local-up.sh >/dev/null
+  ids=$(SRR=$SRR slurm/submit-sweep.sh "$GRID" "${RESULTS[@]}" | awk '{print $2}' | paste -sd, -)
+  echo "main-job: Slurm jobs $ids submitted; waiting"
+  while squeue -h -j "$ids" 2>/dev/null | grep -q .; do sleep 1; done
+else
+  # one line per point; the full log of each point is in $BUILD_DIR/main-job/work/logs/<id>.log
+  "$SRR" sweep run "$GRID" --all "${RESULTS[@]}" | grep -E '^point [0-9a-f]+: (done|FAILED)' || true
+fi
+"$SRR" sweep collect "$GRID" "${RESULTS[@]}"
+echo
+cat "$BUILD_DIR/main-job/main-job/summary.md"

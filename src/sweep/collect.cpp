@@ -334,13 +334,29 @@ std::string summary_md(const Collection& c, const std::vector<std::string>& plot
     }
     os << '\n';
     if (any_win) {
+      // SRR points only, and only the columns that have some (with pivot = method, just the srr column)
+      const auto srr_of = [&](const std::vector<std::size_t>& members) {
+        std::vector<std::size_t> out;
+        for (const auto i : members)
+          if (is_srr(c.entries[i])) out.push_back(i);
+        return out;
+      };
+      std::vector<std::string> win_values, win_columns;
+      for (std::size_t k = 0; k < values.size(); ++k)
+        if (std::any_of(rows.begin(), rows.end(), [&](const Group& g) {
+              return !with_value(c, srr_of(g.members), pivot, values[k]).empty();
+            })) {
+          win_values.push_back(values[k]);
+          win_columns.push_back(columns[k]);
+        }
       os << "## Win-rate of SRR over QER by " << pivot << "\n\n";
-      header(row_keys, columns);
+      header(row_keys, win_columns);
       for (const auto& g : rows) {
-        if (!is_srr(c.entries[g.members.front()])) continue;
+        const auto members = srr_of(g.members);
+        if (members.empty()) continue;
         row_start(row_keys, g);
-        for (const auto& v : values) {
-          const auto m = with_value(c, g.members, pivot, v);
+        for (const auto& v : win_values) {
+          const auto m = with_value(c, members, pivot, v);
           os << ' ' << (m.empty() ? "" : md_cell(cell(c, m, win_rate_metric, 3, 100, " %"))) << " |";
         }
         os << '\n';
