@@ -2,6 +2,7 @@
 #include "sweep/run.hpp"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -94,6 +95,22 @@ double run_step(const std::string& step, const std::vector<std::string>& argv, c
   }
   notes(step + ": done in " + format_seconds(s));
   return s;
+}
+
+/// `text` without this machine's paths (result files are committed): the data directory becomes
+/// ${SRR_DATA_DIR}, the working directory is dropped from paths below it, the binary becomes `srr`.
+std::string strip_machine_paths(std::string text, const fs::path& exe) {
+  const auto replace_all = [&](const std::string& from, const std::string& to) {
+    if (from.empty()) return;
+    for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+      text.replace(at, from.size(), to);
+  };
+  replace_all(exe.string(), "srr");
+  if (const char* data = std::getenv("SRR_DATA_DIR"); data && *data) replace_all(data, "${SRR_DATA_DIR}");
+  std::error_code ec;
+  const std::string cwd = fs::current_path(ec).string();
+  if (!ec && cwd != "/") replace_all(cwd + "/", "");
+  return text;
 }
 
 /// Per-layer metrics of a finished store; StepFailed when a layer is not done (the quantize step exited 0
@@ -228,6 +245,7 @@ RunOutcome run_point(const Point& p, const SweepPaths& paths, const RunOptions& 
     r.message = e.what();
   }
   r.seconds["total"] = total.seconds();
+  r.message = strip_machine_paths(r.message, options.exe);
   write_point_file(result_file, r);
   if (r.status == "failed") {
     notes("point " + p.id + ": FAILED: " + r.message);

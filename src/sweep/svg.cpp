@@ -15,9 +15,10 @@ constexpr double kWidth = 760, kHeight = 440;
 constexpr double kLeft = 72, kRight = 210, kTop = 44, kBottom = 72;  // plot margins; the legend sits right
 constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
 
-/// A colour-blind-safe palette (Okabe–Ito), cycled.
-constexpr const char* kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
-                                    "#E69F00", "#56B4E9", "#000000", "#999999"};
+/// Okabe–Ito's colour-blind-safe palette, then four of Tol's muted colours (a table (b) plot has 12 SRR
+/// series); cycled beyond that.
+constexpr const char* kColours[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
+                                    "#000000", "#999999", "#882255", "#44AA99", "#117733", "#AA4499"};
 
 std::string num(double v) {
   char buf[32];

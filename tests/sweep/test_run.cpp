@@ -48,7 +48,7 @@ out=
 while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
 case $cmd in
   calibrate) echo x >> ")" << (dir_ / "calls").string() << R"("; sleep 0.3; echo calib > "$out" ;;
-  quantize) echo "srr quantize: error: --rank 80 must be smaller than min(in, out) = 64" >&2; exit 2 ;;
+  quantize) echo "srr quantize: error: --rank 80 must be smaller than min(in, out) = 64 in $0" >&2; exit 2 ;;
   eval) echo '{"protocol":"stream","fp32":{"token_perplexity":4.5,"tokens":100.0}}' ;;
 esac
 )";
@@ -193,6 +193,7 @@ TEST_F(Run, AFailingStepIsRecordedAndRetried) {
   EXPECT_NE(r.message.find("quantize exited with code 2: srr quantize: error: --rank 80 must be smaller"),
             std::string::npos)
       << r.message;
+  EXPECT_EQ(r.message.find(dir_.string()), std::string::npos);  // no machine paths in a committed file
   // the log says what ran, with the command line
   EXPECT_NE(read_file(paths_.log_file("p2")).find("quantize: " + fake_.string() + " quantize --model /data/m.bin"),
             std::string::npos);
