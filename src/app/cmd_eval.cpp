@@ -13,17 +13,20 @@
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/forward.hpp"
+#include "store/export.hpp"
 
 namespace srr::app {
 
 namespace {
 
 constexpr const char* kUsage =
-    "usage: [mpirun -np N] srr eval --model PATH --text FILE [--store store.h5 | --quantize [method options]]\n"
+    "usage: [mpirun -np N] srr eval --model PATH --text FILE [--store store.h5 | --quantize [method options] |\n"
+    "                                --adapter DIR]\n"
     "Perplexity of the FP32 model and, with --store or --quantize, of the quantized model (Q + L·R in every\n"
-    "linear layer). --protocol stream: the text as one token stream cut into BOS-prefixed windows (token\n"
-    "perplexity); --protocol wikitext: lm-eval's WikiText-2 word perplexity (documents, detokenizer, rolling\n"
-    "windows; method.md §8.1).";
+    "linear layer), or with --adapter, of --model with a PEFT LoRA adapter (from srr export) applied.\n"
+    "--protocol stream: the text as one token stream cut into BOS-prefixed windows (token perplexity);\n"
+    "--protocol wikitext: lm-eval's WikiText-2 word perplexity (documents, detokenizer, rolling windows;\n"
+    "method.md §8.1).";
 
 }  // namespace
 
@@ -37,6 +40,8 @@ int run_eval(int argc, char** argv) {
       ("protocol", po::value<std::string>()->default_value("stream"), "stream | wikitext")
       ("store", po::value<std::string>(), "evaluate the quantized model in this store (from srr quantize)")
       ("quantize", "quantize every linear layer on the spot with the method options below")
+      ("adapter", po::value<std::string>(), "evaluate --model with the PEFT LoRA adapter in this directory applied "
+       "(e.g. srr export's: --model DIR --adapter DIR)")
       ("calib", po::value<std::string>(), "calibration file for --quantize (from srr calibrate)")
       ("skip-fp32", "do not evaluate the FP32 model")
       ("json", "print a one-line JSON result on stdout");
@@ -46,7 +51,8 @@ int run_eval(int argc, char** argv) {
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>(), .rank = comm.rank()});
   const std::string protocol = vm["protocol"].as<std::string>();
   require(protocol == "stream" || protocol == "wikitext", "--protocol must be stream or wikitext, got '", protocol, "'");
-  require(!(vm.count("store") && vm.count("quantize")), "give --store or --quantize, not both");
+  require(vm.count("store") + vm.count("quantize") + vm.count("adapter") <= 1,
+          "give one of --store, --quantize and --adapter");
 
   const TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
@@ -66,12 +72,15 @@ int run_eval(int argc, char** argv) {
     out["fp32"]["tokens_per_second"] = fp32.tokens / t.seconds();
     SRR_LOG(info) << "fp32: perplexity " << fp32.perplexity() << " over " << fp32.tokens << " tokens";
   }
-  if (vm.count("store") || vm.count("quantize")) {
+  if (vm.count("store") || vm.count("quantize") || vm.count("adapter")) {
     Stopwatch t;
     std::map<std::string, model::LinearOverride> overrides;
     if (vm.count("store")) {
       overrides = load_store(vm["store"].as<std::string>());
       out["store"] = vm["store"].as<std::string>();
+    } else if (vm.count("adapter")) {
+      overrides = store::adapter_overrides(store::read_peft_adapter(vm["adapter"].as<std::string>()), ckpt);
+      out["adapter"] = vm["adapter"].as<std::string>();
     } else {
       const MethodConfig cfg = method_config(vm);
       LayerQuantizer q(ckpt, cfg, vm.count("calib") ? vm["calib"].as<std::string>() : std::string());

@@ -10,5 +10,6 @@ int run_calibrate(int argc, char** argv);
 int run_eval(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 int run_sweep(int argc, char** argv);
+int run_export(int argc, char** argv);
 
 }  // namespace srr::app

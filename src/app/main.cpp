@@ -23,6 +23,7 @@ const std::map<std::string, Command>& commands() {
       {"eval", {srr::app::run_eval, "perplexity of the FP32 and the quantized model (MPI data-parallel)"}},
       {"quantize", {srr::app::run_quantize, "quantize every linear layer into a crash-safe HDF5 store (MPI)"}},
       {"sweep", {srr::app::run_sweep, "grids of settings as Slurm array jobs: plan, run, collect tables and plots"}},
+      {"export", {srr::app::run_export, "a finished store as a HF checkpoint (dequantized Q) + PEFT LoRA adapter"}},
   };
   return table;
 }

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+// `srr export` end to end, through the command line as users run it, on both real checkpoints:
+// calibrate → quantize → export (fp32, bf16, adapter only) → eval of the store and of base + adapter.
+//
+// stories260K is a llama2.c checkpoint (interleaved RoPE), so its export permutes q/k rows into HF's
+// rotate_half layout; TinyStories-656K is a HF directory (tied embeddings stored as lm_head, GQA) and is
+// exported as is. What is checked:
+// * perplexity of base + adapter = perplexity of the store. For the HF source the model computes on the same
+//   float32 values with the same code, so the NLL sums are equal exactly. For llama2.c the permutation
+//   reorders the head dimension, i.e. the summation order of every q·k dot product, so they agree to
+//   rounding (1e-6 relative; measured about 2e-7).
+// * bf16 = fp32 exactly: MXINT values are bf16-exact (method.md §3), the adapter is always fp32 and the other
+//   tensors keep the source's dtype, so both exports hold the same numbers.
+// * every exported linear weight is the store's decoded Q bit for bit (rows permuted for llama2.c q/k), every
+//   adapter factor is lora_A/lora_B bit for bit, every other tensor is the source's bit for bit.
+// * refusals (exit 2, nothing written): an incomplete store, another checkpoint, an existing --out, bf16 of
+//   INT-g values; and a killed export leaves no directory under the final name.
+// SRR_DATA_DIR must be set and hold the data: a missing checkpoint fails the test, it never skips.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+
+#include "../store/support.hpp"
+#include "model/checkpoint.hpp"
+#include "model/safetensors.hpp"
+#include "quant/quantizer.hpp"
+#include "store/export.hpp"
+#include "store/hdf5.hpp"
+#include "store/store.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace srr;
+using srr::store::test::TempDir;
+
+namespace {
+
+fs::path data_dir() {
+  const char* d = std::getenv("SRR_DATA_DIR");
+  if (!d) throw std::runtime_error("SRR_DATA_DIR is not set");
+  return d;
+}
+
+std::string srr_exe() {
+  const char* e = std::getenv("SRR_EXE");
+  if (!e) throw std::runtime_error("SRR_EXE is not set (the srr executable under test)");
+  return e;
+}
+
+struct CommandResult {
+  int rc = -1;
+  std::string out, err;
+  json last_json() const {  // commands print their JSON result as the last line of stdout
+    const auto end = out.find_last_not_of('\n');
+    const auto begin = out.rfind('\n', end);
+    const auto first = begin == std::string::npos ? 0 : begin + 1;
+    return json::parse(out.substr(first, end + 1 - first));
+  }
+};
+
+/// Runs `srr <args>` and captures its exit code, stdout and stderr.
+CommandResult srr(const std::string& args, const TempDir& dir) {
+  const fs::path err = dir / "stderr.txt";
+  const std::string cmd = "'" + srr_exe() + "' " + args + " 2>'" + err.string() + "'";
+  CommandResult r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("popen failed");
+  char buf[4096];
+  for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = store::test::file_bytes(err);
+  return r;
+}
+
+/// A path quoted for the shell. (Built with append: GCC 12 warns falsely, -Wrestrict, on "'" + s + "'".)
+std::string q(const fs::path& p) {
+  std::string s(1, '\'');
+  s.append(p.string()).push_back('\'');
+  return s;
+}
+
+bool same_bits(const float* a, const float* b, std::size_t n) { return std::memcmp(a, b, n * sizeof(float)) == 0; }
+
+/// The source row of each HF row of a q/k projection, written out independently of the exporter:
+/// llama2.c rotates rows (2i, 2i+1) of a head, HF rotates (i, i + d/2), so HF row h·d + p·d/2 + i is
+/// llama2.c row h·d + 2i + p.
+std::size_t source_row(std::size_t row, std::size_t head_dim) {
+  const std::size_t h = row / head_dim, within = row % head_dim, half = head_dim / 2;
+  return h * head_dim + 2 * (within % half) + within / half;
+}
+
+struct Source {
+  const char* name;
+  const char* model;  ///< relative to SRR_DATA_DIR
+};
+
+void PrintTo(const Source& s, std::ostream* os) { *os << s.name; }
+
+class ExportRoundTrip : public ::testing::TestWithParam<Source> {};
+
+/// Every quantized weight and adapter factor of an export against the store; the other tensors against the source.
+void check_tensors(const fs::path& dir, const store::Store& st, const model::Checkpoint& src, model::DType dtype) {
+  const model::SafetensorsFile base(dir / store::kExportModelFile);
+  const model::SafetensorsFile adapter(dir / store::kAdapterModelFile);
+  const auto& cfg = src.config();
+  std::set<std::string> quantized;
+  for (std::size_t i = 0; i < st.layout().layers.size(); ++i) {
+    const auto& l = st.layout().layers[i];
+    quantized.insert(l.name + ".weight");
+    const auto record = st.read_layer(i);
+    const auto Q = quant::decode(record.codes);  // in×out: column o is output row o
+    const auto* t = base.header().find(l.name + ".weight");
+    ASSERT_NE(t, nullptr) << l.name;
+    EXPECT_EQ(t->dtype, dtype) << l.name;
+    EXPECT_EQ(t->shape, (std::vector<std::int64_t>{l.out, l.in}));
+    const auto got = base.read_f32(l.name + ".weight");
+    const auto A = adapter.read_f32(std::string(store::kPeftPrefix) + l.name + ".lora_A.weight");
+    const auto B = adapter.read_f32(std::string(store::kPeftPrefix) + l.name + ".lora_B.weight");
+    const auto r = static_cast<std::size_t>(st.layout().rank);
+    ASSERT_EQ(A.size(), record.lora_A.size()) << l.name;
+    ASSERT_TRUE(same_bits(A.data(), record.lora_A.data(), A.size())) << l.name << ": lora_A differs from the store";
+    const bool permuted = cfg.rope_interleaved && store::is_rope_projection(l.name);
+    for (std::size_t o = 0; o < static_cast<std::size_t>(l.out); ++o) {
+      const std::size_t s = permuted ? source_row(o, static_cast<std::size_t>(cfg.head_dim)) : o;
+      ASSERT_TRUE(same_bits(&got[o * l.in], Q.col(static_cast<la::index_t>(s)), static_cast<std::size_t>(l.in)))
+          << l.name << " row " << o << " is not the decoded Q row " << s;
+      ASSERT_TRUE(same_bits(&B[o * r], &record.lora_B[s * r], r)) << l.name << " lora_B row " << o;
+    }
+  }
+  // Everything else: the source's tensor, same dtype, same values; a tied lm_head is left to the embedding.
+  for (const auto& name : src.tensor_names()) {
+    if (quantized.count(name)) continue;
+    const auto* t = base.header().find(name);
+    if (cfg.tied_embeddings && name == "lm_head.weight") {
+      EXPECT_EQ(t, nullptr) << "a tied lm_head is written once, as the embedding";
+      continue;
+    }
+    ASSERT_NE(t, nullptr) << name;
+    EXPECT_EQ(t->dtype, src.dtype(name)) << name;
+    const auto a = base.read_f32(name), b = src.read_f32(name);
+    ASSERT_EQ(a.size(), b.size()) << name;
+    EXPECT_TRUE(same_bits(a.data(), b.data(), a.size())) << name;
+  }
+  EXPECT_EQ(base.header().tensors.size() + (cfg.tied_embeddings ? 1 : 0), src.tensor_names().size());
+}
+
+TEST_P(ExportRoundTrip, PerplexityAndBits) {
+  const Source s = GetParam();
+  TempDir dir;
+  const fs::path model = data_dir() / s.model, store_path = dir / "store.h5", calib = dir / "calib.h5";
+  const auto ckpt = model::Checkpoint::open(model);  // throws, failing the test, when the data is missing
+  const std::string text = "--text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+                           " --max-chars 60000 --ctx 128";
+
+  // calibrate on windows 0..5, quantize (QERA-approx scale, 3-bit MXINT B32, rank 8), evaluate on 6..13.
+  CommandResult r =
+      srr("calibrate --model " + q(model) + " " + text + " --windows 6 --out " + q(calib) + " --json", dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = srr("quantize --model " + q(model) + " --calib " + q(calib) + " --out " + q(store_path) +
+              " --scale qera-approx --rank 8 --bits 3 --block 32",
+          dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+
+  for (const char* dtype : {"fp32", "bf16"}) {
+    r = srr(std::string("export --store ") + q(store_path) + " --model " + q(model) + " --out " + q(dir / dtype) +
+                " --dtype " + dtype + " --json",
+            dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    const json rep = r.last_json();
+    EXPECT_EQ(rep["rank"], 8);
+    EXPECT_EQ(rep["layers"], ckpt.linear_layer_names().size());
+    EXPECT_TRUE(rep["files"].contains("model.safetensors")) << rep.dump();
+  }
+  r = srr("export --store " + q(store_path) + " --model " + q(model) + " --out " + q(dir / "adapter") +
+              " --adapter-only --json",
+          dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+
+  // Perplexity: the store vs base + adapter, fp32 and bf16 exports.
+  const std::string eval = "eval " + text + " --skip-windows 6 --windows 8 --skip-fp32 --json";
+  const auto quantized = [&](const std::string& args) {
+    const CommandResult e = srr(eval + " " + args, dir);
+    EXPECT_EQ(e.rc, 0) << e.err;
+    return e.rc == 0 ? e.last_json()["quantized"] : json();
+  };
+  const json from_store = quantized("--model " + q(model) + " --store " + q(store_path));
+  const json from_fp32 = quantized("--model " + q(dir / "fp32") + " --adapter " + q(dir / "fp32"));
+  const json from_bf16 = quantized("--model " + q(dir / "bf16") + " --adapter " + q(dir / "bf16"));
+  ASSERT_FALSE(from_store.is_null() || from_fp32.is_null() || from_bf16.is_null());
+  const double ppl_store = from_store["token_perplexity"], ppl_fp32 = from_fp32["token_perplexity"],
+               ppl_bf16 = from_bf16["token_perplexity"];
+  std::printf("%s: perplexity store %.12g, fp32 export + adapter %.12g (rel %.3g), bf16 export + adapter %.12g\n",
+              s.name, ppl_store, ppl_fp32, std::abs(ppl_fp32 / ppl_store - 1), ppl_bf16);
+  EXPECT_EQ(from_store["tokens"], from_fp32["tokens"]);
+  EXPECT_NEAR(ppl_fp32 / ppl_store, 1.0, 1e-6);
+  EXPECT_EQ(from_bf16["nll_sum"], from_fp32["nll_sum"]) << "bf16 and fp32 exports must hold the same numbers";
+  if (!ckpt.config().rope_interleaved) {
+    EXPECT_EQ(from_fp32["nll_sum"], from_store["nll_sum"]);
+  }
+
+  // Bits, and the exported directory as our reader sees it.
+  const auto st = store::Store::open_read_only(store_path);
+  check_tensors(dir / "fp32", st, ckpt, model::DType::F32);
+  check_tensors(dir / "bf16", st, ckpt, model::DType::BF16);
+  for (const char* d : {"fp32", "bf16"}) {
+    auto want = ckpt.config();
+    want.rope_interleaved = false;
+    EXPECT_EQ(model::Checkpoint::open(dir / d).config(), want) << d;
+  }
+  const json peft = json::parse(store::test::file_bytes(dir / "fp32" / store::kAdapterConfigFile));
+  EXPECT_EQ(peft["peft_type"], "LORA");
+  EXPECT_EQ(peft["task_type"], "CAUSAL_LM");
+  EXPECT_EQ(peft["bias"], "none");
+  EXPECT_EQ(peft["r"], 8);
+  EXPECT_EQ(peft["lora_alpha"], 8);
+  EXPECT_EQ(peft["target_modules"],
+            json::array({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
+  EXPECT_TRUE(fs::exists(dir / "fp32" / (ckpt.config().rope_interleaved ? "tok512.bin" : "tokenizer.json")));
+
+  // --adapter-only: the adapter alone, byte-identical to the full export's.
+  std::set<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / "adapter")) names.insert(e.path().filename().string());
+  EXPECT_EQ(names, (std::set<std::string>{store::kAdapterConfigFile, store::kAdapterModelFile}));
+  EXPECT_EQ(store::test::file_bytes(dir / "adapter" / store::kAdapterModelFile),
+            store::test::file_bytes(dir / "fp32" / store::kAdapterModelFile));
+  for (const auto& e : fs::directory_iterator(dir / "."))
+    EXPECT_EQ(e.path().filename().string().find(".partial."), std::string::npos) << "leftover " << e.path();
+}
+
+INSTANTIATE_TEST_SUITE_P(RealCheckpoints, ExportRoundTrip,
+                         ::testing::Values(Source{"stories260K", "stories260K/stories260K.bin"},
+                                           Source{"tinystories656k", "tinystories-656k"}),
+                         [](const auto& param_info) { return std::string(param_info.param.name); });
+
+/// Sets one layer's done mark back to 0, as a run killed before finishing that layer leaves it.
+void unmark(const fs::path& path, const std::string& layer) {
+  store::h5_init();
+  const std::string f = path.string();
+  store::Hid file(SRR_H5_CALL(H5Fopen(f.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), f));
+  store::Hid done(SRR_H5_CALL(H5Dopen2(file.get(), ("/layers/" + layer + "/done").c_str(), H5P_DEFAULT), f));
+  const std::uint8_t zero = 0;
+  SRR_H5_CALL(H5Dwrite(done.get(), H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, &zero), f);
+  done.close(f);
+  file.close(f);
+}
+
+bool has_partial(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".partial.") != std::string::npos) return true;
+  return false;
+}
+
+TEST(ExportRefusals, IncompleteStoreWrongCheckpointExistingOutIntBf16) {
+  TempDir dir;
+  const fs::path model = data_dir() / "stories260K/stories260K.bin", store_path = dir / "store.h5";
+  const std::string text = "--text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+                           " --max-chars 30000 --ctx 128 --windows 4 --skip-fp32 --json";
+  // Identity scale: no calibration file needed.
+  CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --scale identity --rank 4", dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto export_cmd = [&](const fs::path& st, const fs::path& m, const fs::path& out) {
+    return "export --store " + q(st) + " --model " + q(m) + " --out " + q(out);
+  };
+
+  // Incomplete: two layers not done; the first in plan order is named.
+  const fs::path partial = dir / "partial.h5";
+  fs::copy_file(store_path, partial);
+  const auto layers = store::Store::open_read_only(store_path).layout().layers;
+  unmark(partial, layers[20].name);
+  unmark(partial, layers[7].name);
+  r = srr(export_cmd(partial, model, dir / "out1"), dir);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("is not complete: layer " + layers[7].name + " is not finished (2 of 35 layers are not done)"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out1"));
+
+  // Another checkpoint.
+  r = srr(export_cmd(store_path, data_dir() / "tinystories-656k", dir / "out2"), dir);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("was made from a different checkpoint"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("stories260K.bin"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out2"));
+
+  // An existing, non-empty --out is never touched; an empty one is replaced.
+  fs::create_directories(dir / "taken");
+  std::ofstream(dir / "taken" / "keep.txt") << "mine";
+  r = srr(export_cmd(store_path, model, dir / "taken"), dir);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("already exists and is not an empty directory"), std::string::npos) << r.err;
+  EXPECT_EQ(store::test::file_bytes(dir / "taken" / "keep.txt"), "mine");
+  fs::create_directories(dir / "empty");
+  r = srr(export_cmd(store_path, model, dir / "empty"), dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "empty" / store::kExportModelFile));
+
+  // INT-g: (q − zero)·scale is not exact in bf16, so --dtype bf16 is refused; fp32 round-trips.
+  const fs::path int_store = dir / "int.h5";
+  r = srr("quantize --model " + q(model) + " --out " + q(int_store) + " --scale identity --rank 4 --quant int "
+          "--bits 4 --block 32", dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = srr(export_cmd(int_store, model, dir / "int_bf16") + " --dtype bf16", dir);
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("not exact in bf16; use --dtype fp32"), std::string::npos) << r.err;
+  r = srr(export_cmd(int_store, model, dir / "int") + " --json", dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const CommandResult a = srr("eval --model " + q(model) + " " + text + " --store " + q(int_store), dir);
+  const CommandResult b = srr("eval --model " + q(dir / "int") + " " + text + " --adapter " + q(dir / "int"), dir);
+  ASSERT_EQ(a.rc, 0) << a.err;
+  ASSERT_EQ(b.rc, 0) << b.err;
+  const double pa = a.last_json()["quantized"]["token_perplexity"], pb = b.last_json()["quantized"]["token_perplexity"];
+  EXPECT_NEAR(pb / pa, 1.0, 1e-6) << pa << " vs " << pb;
+
+  // eval --adapter: a directory without an adapter, and --adapter with --store.
+  r = srr("eval --model " + q(model) + " " + text + " --adapter " + q(dir / "."), dir);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("no PEFT adapter in"), std::string::npos) << r.err;
+  r = srr("eval --model " + q(model) + " " + text + " --adapter " + q(dir / "int") + " --store " + q(int_store), dir);
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("give one of --store, --quantize and --adapter"), std::string::npos) << r.err;
+  EXPECT_FALSE(has_partial(dir / "."));
+}
+
+/// What our reader does with adapters it did not write: lora_alpha ≠ r scales R, DoRA is refused.
+TEST(PeftAdapter, ScalingAndRefusedVariants) {
+  TempDir dir;
+  const fs::path model = data_dir() / "tinystories-656k", store_path = dir / "store.h5";
+  CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --scale identity --rank 4", dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = srr("export --store " + q(store_path) + " --model " + q(model) + " --out " + q(dir / "e"), dir);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const auto base = model::Checkpoint::open(dir / "e");
+  const auto plain = store::adapter_overrides(store::read_peft_adapter(dir / "e"), base);
+  ASSERT_EQ(plain.size(), base.linear_layer_names().size());
+
+  json cfg = json::parse(store::test::file_bytes(dir / "e" / store::kAdapterConfigFile));
+  cfg["lora_alpha"] = 8;  // r = 4: PEFT scales B·A by alpha/r = 2
+  std::ofstream(dir / "e" / store::kAdapterConfigFile) << cfg.dump();
+  const auto doubled = store::adapter_overrides(store::read_peft_adapter(dir / "e"), base);
+  for (const auto& [name, o] : plain) {
+    const auto& d = doubled.at(name);
+    ASSERT_EQ(d.R.size(), o.R.size());
+    for (la::index_t i = 0; i < o.R.size(); ++i) ASSERT_EQ(d.R.data()[i], 2 * o.R.data()[i]) << name;
+    EXPECT_TRUE(same_bits(d.L.data(), o.L.data(), static_cast<std::size_t>(o.L.size())));
+    EXPECT_TRUE(same_bits(d.Q.data(), o.Q.data(), static_cast<std::size_t>(o.Q.size())));
+  }
+  cfg["use_dora"] = true;
+  std::ofstream(dir / "e" / store::kAdapterConfigFile) << cfg.dump();
+  EXPECT_THROW(
+      {
+        try {
+          store::read_peft_adapter(dir / "e");
+        } catch (const InputError& e) {
+          EXPECT_NE(std::string(e.what()).find("DoRA adapters are not supported"), std::string::npos) << e.what();
+          throw;
+        }
+      },
+      InputError);
+}
+
+/// A killed export never leaves a directory under the final name: only `<out>.partial.<pid>`.
+TEST(StagingDirectory, KilledBeforeCommitLeavesNothingUnderTheFinalName) {
+  TempDir dir;
+  const fs::path out = dir / "model";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    store::StagingDirectory staging(out);
+    staging.write_file("config.json", "{}\n");
+    model::SafetensorsWriter w(staging.path() / "model.safetensors", {{"x", model::DType::F32, {4}}});
+    const float half[2] = {1, 2};
+    w.append(half);
+    ::kill(::getpid(), SIGKILL);  // mid-write, like a killed export
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status));
+  EXPECT_FALSE(fs::exists(out));
+  fs::path left = out;
+  left += ".partial." + std::to_string(child);
+  EXPECT_TRUE(fs::exists(left / "config.json")) << "the staging directory is where the partial files are";
+
+  {  // destroyed before commit (an exception during the export): the staging directory goes away
+    store::StagingDirectory staging(out);
+    staging.write_file("config.json", "{}\n");
+  }
+  EXPECT_FALSE(fs::exists(out));
+  {
+    store::StagingDirectory staging(out);
+    staging.write_file("config.json", "{}\n");
+    staging.commit();
+  }
+  EXPECT_EQ(store::test::file_bytes(out / "config.json"), "{}\n");
+  fs::path mine = out;
+  mine += ".partial." + std::to_string(::getpid());
+  EXPECT_FALSE(fs::exists(mine));
+}
+
+}  // namespace
