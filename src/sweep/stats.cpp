@@ -23,6 +23,8 @@ MeanStd mean_std(std::span<const double> values) {
   for (const double v : values)
     if (std::isfinite(v)) ss += (v - m.mean) * (v - m.mean);
   m.std = m.n > 1 ? std::sqrt(ss / static_cast<double>(m.n - 1)) : 0.0;
+  // equal values whose mean is not representable leave rounding noise, not a spread worth printing
+  if (m.std <= 1e-12 * std::abs(m.mean)) m.std = 0;
   return m;
 }
 

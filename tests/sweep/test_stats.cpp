@@ -20,6 +20,8 @@ TEST(Stats, MeanAndSampleStd) {
   EXPECT_EQ(m.n, 3u);
   EXPECT_DOUBLE_EQ(m.mean, 8.0);
   EXPECT_DOUBLE_EQ(m.std, 1.0);  // n − 1 in the denominator
+  const std::vector<double> same(3, 13.0 / 14.0);
+  EXPECT_EQ(mean_std(same).std, 0.0);  // no rounding noise
   const std::vector<double> one = {5.5};
   EXPECT_DOUBLE_EQ(mean_std(one).std, 0.0);
 }
