@@ -14,13 +14,26 @@
 // Messages on MPI_COMM_WORLD (all waiting is by MPI_Iprobe + 1 ms sleep, toolchain.md P9):
 //   master → worker  kAssign  "<index> <layer name>"     worker → master  kResult   serialized LayerRecord
 //   master → worker  kStop    exit code (int)            worker → master  kFailure  "<code><message>"
-//                                                         worker → master  kBye      peak RSS in KiB (int64)
+//                                                         worker → master  kBye      int64: scales built, then
+//                                                                                    peak RSS (KiB) of each of
+//                                                                                    the worker's g ranks
 // A worker's exception becomes a kFailure: the master stops handing out work, still stores the results of
 // layers already being computed elsewhere, stops every worker with the failure's exit code, and exits with
 // the message; anything that breaks the protocol itself ends in MPI_Abort.
 //
-// Group mode (--group-size g > 1) plugs in at make_svd_engine(): a worker becomes a group of g ranks whose
-// root speaks this protocol and whose members serve a dist::DistributedSvdEngine.
+// Group mode (--group-size g > 1): ranks 1..np−1 split into groups of g consecutive ranks, each a BLACS grid
+// (dist::ProcessGrid on its own sub-communicator, which leaves the master out). The group's rank 0, its
+// leader, is "the worker" of the protocol above: only it talks to the master, and its LayerQuantizer runs
+// the truncated SVDs through a dist::DistributedSvdEngine on the group (make_svd_engine). The other members
+// sit asleep in serve() from the start to the end of the run and never touch the checkpoint. Shutdown is
+// one chain, so nothing can wait on a rank that has left: master kStop → leader → stop() releases the
+// members from serve() → the group exchanges its exit code and peak RSS (WorkerGroup::finish) → leader
+// kBye → master. The QERA-exact scale's eigendecomposition stays on the leader (qer::build_scale calls
+// la::syevd and has no engine hook).
+//
+// Reproducibility: with g = 1 every layer is computed by one rank, so any np gives identical bits. With g > 1
+// every layer is computed on a grid of the same shape, so for a fixed g any np gives identical bits; across
+// g the distributed SVD agrees with LAPACK to rounding (docs/dist.md), not bit for bit.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -42,6 +55,8 @@
 #include "app/report.hpp"
 #include "base/error.hpp"
 #include "base/timer.hpp"
+#include "dist/dist_svd.hpp"
+#include "dist/grid.hpp"
 #include "dist/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "model/linear_inputs.hpp"
@@ -79,9 +94,16 @@ Options read_options(const po::variables_map& vm) {
   o.method = method_config(vm);
   require(!o.calib.empty() || o.method.scale.kind == qer::ScaleKind::Identity, "--scale ",
           qer::to_string(o.method.scale.kind), " needs calibration statistics: give --calib FILE (from srr calibrate)");
-  require(o.group_size == 1, "--group-size ", o.group_size,
-          ": only 1 is supported so far (each layer on one rank); ScaLAPACK worker groups are not wired in yet");
+  require(o.group_size >= 1, "--group-size must be at least 1, got ", o.group_size);
   return o;
+}
+
+/// The job's shape against --group-size: the np − 1 worker ranks must form whole groups. Local; every rank
+/// reaches the same verdict, so all leave together before any message is sent.
+void check_group_size(const Options& opt, int np) {
+  require(np == 1 || (np - 1) % opt.group_size == 0, "--group-size ", opt.group_size, " does not divide the ",
+          np - 1, " worker rank(s) of this job (np − 1 with np = ", np, "): run with np = 1 + a multiple of ",
+          opt.group_size);
 }
 
 /// One layer to compute.
@@ -131,19 +153,72 @@ private:
   std::map<std::string, int> owner_;
 };
 
-/// The SVD engine of one worker. Group mode will return a dist::DistributedSvdEngine over the worker's
-/// group here; with g = 1 every worker runs LAPACK on its own rank.
-std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, int group_size) {
-  SRR_ASSERT(group_size == 1);
-  return std::make_unique<qer::LocalSvdEngine>(cfg.svd);
+/// The SVD engine of one worker: LAPACK on its own rank (g = 1, grid null), or a DistributedSvdEngine over
+/// its group's grid, called by the leader while the other members serve().
+std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, const dist::ProcessGrid* grid) {
+  if (!grid) return std::make_unique<qer::LocalSvdEngine>(cfg.svd);
+  return std::make_unique<dist::DistributedSvdEngine>(*grid, cfg.svd);
 }
 
-/// Computes layers on one rank: a LayerQuantizer on the worker's own memory-mapped checkpoint.
+/// This rank's worker group. With g = 1 (or np = 1) there is none and nothing collective happens. With
+/// g > 1 the worker ranks 1..np−1 form groups of g consecutive ranks, each with its own communicator and
+/// BLACS grid; the master belongs to none.
+class WorkerGroup {
+public:
+  /// Collective over `world` when group_size > 1 (MPI_Comm_split, the master included), then over each
+  /// new group (ProcessGrid). Requires (np − 1) % group_size == 0 (check_group_size).
+  WorkerGroup(const dist::Communicator& world, int group_size) : size_(group_size) {
+    if (size_ == 1 || world.size() == 1) return;
+    const int rank = world.rank();
+    comm_ = world.split(rank == 0 ? -1 : (rank - 1) / size_, rank);
+    if (!comm_.is_null()) grid_.emplace(comm_);
+  }
+  WorkerGroup(const WorkerGroup&) = delete;
+  WorkerGroup& operator=(const WorkerGroup&) = delete;
+
+  /// The group's grid; null without groups (the master, or g = 1).
+  const dist::ProcessGrid* grid() const { return grid_ ? &*grid_ : nullptr; }
+  /// True on a member that is not the leader: it serves instead of speaking to the master.
+  bool server() const { return grid_ && grid_->rank() != 0; }
+
+  /// Members other than the leader: joins the leader's distributed SVDs until the leader's stop().
+  /// Collective over the group, command by command.
+  void serve() const { dist::DistributedSvdEngine(*grid_, {}).serve(); }
+
+  /// The end of the group's run, called by every rank with a worker role (g = 1 included, where it is
+  /// local). The leader first releases the members from serve(); then every member contributes its peak
+  /// RSS and the leader its exit code. Returns {exit code, peak RSS (KiB) of group rank 0, 1, ...} on
+  /// every member. Collective over the group.
+  std::vector<std::int64_t> finish(int code, std::int64_t peak_kib) const {
+    std::vector<std::int64_t> report(static_cast<std::size_t>(size_) + 1, 0);
+    if (!grid_) {
+      report[0] = code;
+      report[1] = peak_kib;
+      return report;
+    }
+    // The stop header is all a server needs; the engine keeps no state besides its grid and settings.
+    if (grid_->rank() == 0) {
+      dist::DistributedSvdEngine(*grid_, {}).stop();
+      report[0] = code;
+    }
+    report[static_cast<std::size_t>(grid_->rank()) + 1] = peak_kib;
+    grid_->communicator().allreduce(std::span<std::int64_t>(report), dist::ReduceOp::Sum);
+    return report;
+  }
+
+private:
+  int size_;
+  dist::Communicator comm_;
+  std::optional<dist::ProcessGrid> grid_;
+};
+
+/// Computes layers on one rank (or, as a group's leader, on its group): a LayerQuantizer on the worker's
+/// own memory-mapped checkpoint.
 class LayerWorker {
 public:
-  LayerWorker(const Options& opt, int mpi_rank)
+  LayerWorker(const Options& opt, int mpi_rank, const dist::ProcessGrid* grid)
       : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(opt.model)),
-        quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, opt.group_size)) {}
+        quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, grid)) {}
   store::LayerRecord run(const std::string& name) {
     store::LayerRecord record = quantizer_.run(name);
     record.mpi_rank = rank_;
@@ -303,7 +378,7 @@ void send_int(const dist::Communicator& world, int value, int dest, int tag) {
 int exit_code_of(const std::exception& e) { return dynamic_cast<const InputError*>(&e) ? 2 : 1; }
 
 /// The master loop for np > 1. Returns the run's exit code and sets `error` to the first failure.
-int master_loop(const dist::Communicator& world, Run& run, Progress& progress, std::string& error,
+int master_loop(const dist::Communicator& world, int group_size, Run& run, Progress& progress, std::string& error,
                 std::vector<std::int64_t>& peak_kib, std::int64_t& scales_built) {
   const int np = world.size();
   Scheduler scheduler(run.todo);
@@ -326,8 +401,8 @@ int master_loop(const dist::Communicator& world, Run& run, Progress& progress, s
       send_int(world, code, w, kStop);
     }
   };
-  for (int w = 1; w < np; ++w) hand_out(w);
-  int running = np - 1;  // workers that have not said goodbye
+  for (int w = 1; w < np; w += group_size) hand_out(w);  // the workers: each group's leader
+  int running = (np - 1) / group_size;                   // workers that have not said goodbye
   while (running > 0) {
     const auto m = world.iprobe<char>(dist::any_source, dist::any_tag);
     if (!m) {
@@ -361,10 +436,11 @@ int master_loop(const dist::Communicator& world, Run& run, Progress& progress, s
                              text.empty() ? std::string() : std::string(text.begin() + 1, text.end())));
       send_int(world, code, w, kStop);
     } else if (m->tag == kBye) {
-      std::int64_t report[2] = {0, 0};
-      world.recv(std::span<std::int64_t>(report, 2), w, kBye);
-      peak_kib[static_cast<std::size_t>(w)] = report[0];
-      scales_built += report[1];
+      const auto report = world.recv_vector<std::int64_t>(w, kBye);
+      SRR_ASSERT(report.size() == static_cast<std::size_t>(group_size) + 1);
+      scales_built += report[0];
+      for (int i = 0; i < group_size; ++i)
+        peak_kib[static_cast<std::size_t>(w + i)] = report[static_cast<std::size_t>(i) + 1];
       --running;
     } else {
       throw Error(detail::concat("unexpected message with tag ", m->tag, " from rank ", w));
@@ -373,14 +449,14 @@ int master_loop(const dist::Communicator& world, Run& run, Progress& progress, s
   return code;
 }
 
-/// A worker's loop for np > 1: returns the exit code the master sends with kStop. Failures of a layer (or
-/// of the worker's set-up, reported at its first assignment) go to the master as kFailure; only a broken
-/// protocol escapes as an exception.
-int worker_loop(const dist::Communicator& world, const Options& opt) {
+/// A worker's loop for np > 1 (a group's leader with g > 1): returns the exit code the master sends with
+/// kStop, after finishing the group. Failures of a layer (or of the worker's set-up, reported at its first
+/// assignment) go to the master as kFailure; only a broken protocol escapes as an exception.
+int worker_loop(const dist::Communicator& world, const Options& opt, const WorkerGroup& group) {
   std::unique_ptr<LayerWorker> worker;
   std::string setup_failure;
   try {
-    worker = std::make_unique<LayerWorker>(opt, world.rank());
+    worker = std::make_unique<LayerWorker>(opt, world.rank(), group.grid());
   } catch (const std::exception& e) {
     setup_failure = std::to_string(exit_code_of(e)) + e.what();
   }
@@ -407,8 +483,9 @@ int worker_loop(const dist::Communicator& world, const Options& opt) {
     } else if (m.tag == kStop) {
       int code = 0;
       world.recv(std::span<int>(&code, 1), 0, kStop);
-      const std::int64_t report[2] = {peak_rss_kib(), worker ? worker->scales_built() : 0};
-      world.send<std::int64_t>(std::span<const std::int64_t>(report, 2), 0, kBye);
+      auto report = group.finish(code, peak_rss_kib());
+      report[0] = worker ? worker->scales_built() : 0;
+      world.send<std::int64_t>(report, 0, kBye);
       return code;
     } else {
       throw Error(detail::concat("unexpected message with tag ", m.tag, " from the master"));
@@ -439,14 +516,16 @@ Outcome run_master(const dist::Communicator& world, const Options& opt, Run& run
                                             [](double sum, const WorkItem& w) { return sum + w.cost; });
   Progress progress(run.total, run.done_before, total_cost);
   SRR_LOG(info) << "plan: " << run.total << " layers, " << run.done_before << " already done, " << run.todo.size()
-                << " to compute on " << (np == 1 ? 1 : np - 1) << " worker rank(s) (group size " << opt.group_size
-                << "); store " << opt.out;
+                << " to compute on " << (np == 1 ? 1 : (np - 1) / opt.group_size) << " worker(s) of "
+                << (np == 1 ? 1 : opt.group_size) << " rank(s)"
+                << (np == 1 && opt.group_size > 1 ? " (one rank: --group-size has no effect)" : "") << "; store "
+                << opt.out;
   std::vector<std::int64_t> peak_kib(static_cast<std::size_t>(np), 0);
   std::int64_t scales_built = 0;
   Outcome outcome;
   if (np == 1) {
     if (!run.todo.empty()) {
-      LayerWorker worker(opt, 0);
+      LayerWorker worker(opt, 0, nullptr);
       Scheduler scheduler(run.todo);
       while (auto item = scheduler.next(0)) {
         const auto record = worker.run(item->name);
@@ -457,7 +536,7 @@ Outcome run_master(const dist::Communicator& world, const Options& opt, Run& run
     }
   } else {
     try {
-      outcome.code = master_loop(world, run, progress, outcome.error, peak_kib, scales_built);
+      outcome.code = master_loop(world, opt.group_size, run, progress, outcome.error, peak_kib, scales_built);
     } catch (const std::exception& e) {
       abort_job(0, e);
     }
@@ -477,7 +556,8 @@ int run_quantize(int argc, char** argv) {
       ("model", po::value<std::string>(), "checkpoint: llama2.c .bin, .safetensors, or a Hugging Face model directory")
       ("calib", po::value<std::string>(), "calibration statistics (HDF5, from srr calibrate); needed unless --scale identity")
       ("out", po::value<std::string>(), "the store (HDF5) to create or resume; <out>.lock guards it while a run lives")
-      ("group-size", po::value<int>()->default_value(1), "ranks per worker (only 1 so far)");
+      ("group-size", po::value<int>()->default_value(1),
+       "ranks per worker: g > 1 runs each layer's SVDs on a BLACS grid of g ranks (np − 1 must be a multiple of g)");
   add_method_options(desc);
   po::variables_map vm;
   // Every rank parses the same arguments, so a bad option fails everywhere alike, before MPI starts.
@@ -489,6 +569,7 @@ int run_quantize(int argc, char** argv) {
   const dist::MpiEnvironment env(mpi_argc, mpi_argv);
   const dist::Communicator world = dist::Communicator::world();
   const int rank = world.rank();
+  check_group_size(opt, world.size());
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>(), .rank = rank});
 
   // Set-up on the master; its verdict is broadcast (polling) so that every rank leaves together on error.
@@ -513,9 +594,12 @@ int run_quantize(int argc, char** argv) {
     return status;
   }
 
+  const WorkerGroup group(world, opt.group_size);
   if (rank != 0) {
     try {
-      return worker_loop(world, opt);
+      if (!group.server()) return worker_loop(world, opt, group);
+      group.serve();
+      return static_cast<int>(group.finish(0, peak_rss_kib())[0]);
     } catch (const std::exception& e) {
       abort_job(rank, e);
     }
