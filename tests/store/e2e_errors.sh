@@ -86,7 +86,7 @@ grep -q "rank [12] failed on model.layers.2.mlp" "$work/worker_failure_np3.log" 
 # Bad input before any work.
 expect 2 nonzero "cannot create the lock file '/nonexistent-dir/x.h5.lock'" unwritable \
   --model "$model" --out /nonexistent-dir/x.h5 --rank 8
-expect 2 nonzero "--group-size 2: only 1 is supported" group_size --model "$model" --out "$work/g.h5" --group-size 2
+expect 2 nonzero "--group-size 2 does not divide the 1 worker rank" group_size --model "$model" --out "$work/g.h5" --group-size 2
 expect 2 nonzero "--scale qera-exact needs calibration statistics" no_calib \
   --model "$model" --out "$work/n.h5" --scale qera-exact --rank 8
 expect 2 nonzero "--rank 40 must be smaller than" rank_too_large --model "$model" --out "$work/r.h5" --rank 40
