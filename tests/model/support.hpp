@@ -4,14 +4,14 @@
 /// Helpers shared by the model tests: the shared data directory (never skipped: a missing variable or
 /// file fails the test with a message saying what is missing) and self-removing temporary directories.
 
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
 #include <string>
+
+#include "../common/temp_dir.hpp"
 
 namespace srr::model::test {
 
@@ -27,28 +27,7 @@ inline std::filesystem::path data_file(const std::string& relative) {
   return p;
 }
 
-/// A fresh directory under the system temporary directory, removed with its contents on destruction.
-class TempDir {
-public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("srr_model_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
-private:
-  std::filesystem::path path_;
-};
+using srr::test::TempDir;
 
 inline void write_file(const std::filesystem::path& p, const std::string& bytes) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
