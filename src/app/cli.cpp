@@ -74,9 +74,9 @@ void add_method_options(po::options_description& desc) {
        "run seed; every random stream is keyed by (seed, layer name)")
       ("svd", po::value<std::string>()->default_value("randomized"),
        "randomized: seeded range finder (fast, top-r only) | full: LAPACK gesdd (reference)")
-      ("oversample", po::value<long>()->default_value(0), "randomized SVD oversampling (0 = max(10, r))")
+      ("oversample", po::value<long>()->default_value(10), "randomized SVD: sketch columns beyond the rank")
       ("power-iters", po::value<int>()->default_value(4), "randomized SVD: power iterations for decaying spectra")
-      ("krylov-iters", po::value<int>()->default_value(6),
+      ("krylov-iters", po::value<int>()->default_value(8),
        "randomized SVD: block Krylov iterations for flat spectra (residuals, probes, weights)")
       ("precision", po::value<std::string>()->default_value("float32"),
        "decomposition precision: float32 | float64 (statistics and S⁻¹ are always float64)");

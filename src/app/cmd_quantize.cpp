@@ -80,6 +80,7 @@ enum Tag : int { kAssign = 11, kResult = 12, kFailure = 13, kStop = 14, kBye = 1
 struct Options {
   std::string model, calib, out;
   int group_size = 1;
+  int dist_block = 64;  ///< ScaLAPACK block size of group grids
   MethodConfig method;
 };
 
@@ -91,10 +92,12 @@ Options read_options(const po::variables_map& vm) {
   o.out = vm["out"].as<std::string>();
   if (vm.count("calib")) o.calib = vm["calib"].as<std::string>();
   o.group_size = vm["group-size"].as<int>();
+  o.dist_block = vm["dist-block"].as<int>();
   o.method = method_config(vm);
   require(!o.calib.empty() || o.method.scale.kind == qer::ScaleKind::Identity, "--scale ",
           qer::to_string(o.method.scale.kind), " needs calibration statistics: give --calib FILE (from srr calibrate)");
   require(o.group_size >= 1, "--group-size must be at least 1, got ", o.group_size);
+  require(o.dist_block >= 1, "--dist-block must be at least 1, got ", o.dist_block);
   return o;
 }
 
@@ -154,10 +157,10 @@ private:
 };
 
 /// The SVD engine of one worker: LAPACK on its own rank (g = 1, grid null), or a DistributedSvdEngine over
-/// its group's grid, called by the leader while the other members serve().
-std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, const dist::ProcessGrid* grid) {
+/// its group's grid (block × block tiles), called by the leader while the other members serve().
+std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, const dist::ProcessGrid* grid, int block) {
   if (!grid) return std::make_unique<qer::LocalSvdEngine>(cfg.svd);
-  return std::make_unique<dist::DistributedSvdEngine>(*grid, cfg.svd);
+  return std::make_unique<dist::DistributedSvdEngine>(*grid, cfg.svd, block);
 }
 
 /// This rank's worker group. With g = 1 (or np = 1) there is none and nothing collective happens. With
@@ -218,7 +221,7 @@ class LayerWorker {
 public:
   LayerWorker(const Options& opt, int mpi_rank, const dist::ProcessGrid* grid)
       : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(opt.model)),
-        quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, grid)) {}
+        quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, grid, opt.dist_block)) {}
   store::LayerRecord run(const std::string& name) {
     store::LayerRecord record = quantizer_.run(name);
     record.mpi_rank = rank_;
@@ -557,7 +560,10 @@ int run_quantize(int argc, char** argv) {
       ("calib", po::value<std::string>(), "calibration statistics (HDF5, from srr calibrate); needed unless --scale identity")
       ("out", po::value<std::string>(), "the store (HDF5) to create or resume; <out>.lock guards it while a run lives")
       ("group-size", po::value<int>()->default_value(1),
-       "ranks per worker: g > 1 runs each layer's SVDs on a BLACS grid of g ranks (np − 1 must be a multiple of g)");
+       "ranks per worker: g > 1 runs each layer's SVDs and QERA-exact eigendecompositions on a BLACS grid of g "
+       "ranks (np − 1 must be a multiple of g)")
+      ("dist-block", po::value<int>()->default_value(64),
+       "group mode: ScaLAPACK block size; eigendecompositions smaller than 2·block·(grid side) stay on the leader");
   add_method_options(desc);
   po::variables_map vm;
   // Every rank parses the same arguments, so a bad option fails everywhere alike, before MPI starts.

@@ -37,7 +37,7 @@ const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, c
     const qer::InputStatistics stats = store::read_statistics(calib_, key);
     require(stats.dim == in, "calibration file '", calib_.string(), "': input '", key, "' has dimension ", stats.dim,
             " but layer ", layer, " has ", in, " inputs (statistics of another model?)");
-    input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, config_.scale, key));
+    input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, config_.scale, key, engine_.get()));
     if (stats.has_xtx()) input.rxx = std::make_unique<la::Matrix<double>>(stats.rxx());
   }
   ++scales_built_;

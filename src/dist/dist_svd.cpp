@@ -104,16 +104,12 @@ qer::TruncatedSvd<T> randomized_svd(const ProcessGrid& grid, const Header& h, co
   }
   const Matrix<T> B = matmul(Qm, Ad, Op::T, Op::N).gather_to(0);  // l×n (Krylov: width×n), small
 
-  la::Svd<T> small;
-  root_step(grid, [&] { small = la::gesdd(B, vectors); });
-
   qer::TruncatedSvd<T> out;
-  if (grid.rank() == 0) out.s.assign(small.s.begin(), small.s.begin() + h.k);
+  root_step(grid, [&] { out = qer::top_of_projection(B, h.k, vectors); });
   if (vectors) {
     DistMatrix<T> Ub(grid, Qm.cols(), h.k, h.block);
-    Ub.scatter_from(grid.rank() == 0 ? small.U.columns(0, h.k) : Matrix<T>());
+    Ub.scatter_from(grid.rank() == 0 ? out.U : Matrix<T>());
     out.U = matmul(Qm, Ub).gather_to(0);
-    if (grid.rank() == 0) out.Vt = small.Vt.row_block(0, h.k);
   }
   return out;
 }
@@ -171,10 +167,14 @@ qer::TruncatedSvd<double> DistributedSvdEngine::top(const Matrix<double>& A, ind
   return top_impl(A, k, vectors, spectrum, rng);
 }
 
+bool DistributedSvdEngine::distributes_eigen(index_t n) const {
+  return n >= 2 * block_ * std::max(grid_.rows(), grid_.cols());
+}
+
 la::Eig<double> DistributedSvdEngine::symmetric_eigen(const Matrix<double>& R, bool vectors) const {
   if (!is_root()) throw Error("DistributedSvdEngine::symmetric_eigen is called by the grid's rank 0");
   SRR_ASSERT(R.rows() == R.cols());
-  if (R.rows() == 0) return la::syevd(R, vectors);
+  if (!distributes_eigen(R.rows())) return la::syevd(R, vectors);
   const Header h = exchange_header(grid_.communicator(), {Eigen, R.rows(), R.rows(), 0, 0, 0, 0, 0,
                                                           vectors ? 1 : 0, block_});
   return eigen(grid_, h, R);

@@ -60,8 +60,9 @@ public:
   std::string name() const override;
 
   /// Eigendecomposition of the symmetric R (lower triangle read), eigenvalues ascending, by p?syevd: the
-  /// distributed twin of la::syevd (root only). Collective over the grid's communicator, like top().
-  la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const;
+  /// distributed twin of la::syevd (root only). Collective over the grid's communicator, like top(), except
+  /// that a matrix too small for p?syevd (distributes_eigen() false) is solved by LAPACK on the root alone.
+  la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const override;
 
   /// Joins the root's commands until it calls stop() (non-root members only). Collective over the grid's
   /// communicator, command by command.
@@ -69,6 +70,12 @@ public:
 
   /// Releases the servers from serve() (root only). Collective over the grid's communicator.
   void stop() const;
+
+  /// Whether symmetric_eigen sends an n×n matrix to the grid: n ≥ 2·block·max(grid rows, grid columns).
+  /// Below that Debian's p?syevd returns wrong eigenvectors or rejects its own internal calls (measured:
+  /// n ≤ nb + 1 on 1×1, 1×2 and 2×1 grids; n = 172, nb = 64 on 3×1 — DistSvd.SymmetricEigen* covers both
+  /// sides), and such a matrix is cheap for one rank anyway.
+  bool distributes_eigen(index_t n) const;
 
   bool is_root() const { return grid_.rank() == 0; }
   const ProcessGrid& grid() const { return grid_; }

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "base/error.hpp"
@@ -53,10 +54,18 @@ public:
 
   /// Element type conversion (float <-> double), exact when widening.
   template <class U>
-  Matrix<U> cast() const {
+  Matrix<U> cast() const& {
     Matrix<U> out(rows_, cols_);
     std::transform(data_.begin(), data_.end(), out.data(), [](T v) { return static_cast<U>(v); });
     return out;
+  }
+  /// The same on a temporary: no copy at all when the type does not change (layer-sized matrices).
+  template <class U>
+  Matrix<U> cast() && {
+    if constexpr (std::is_same_v<U, T>)
+      return std::move(*this);
+    else
+      return static_cast<const Matrix&>(*this).cast<U>();
   }
 
   /// Columns [j0, j0+count) as a new matrix.

@@ -154,9 +154,10 @@ struct Context {
   TruncatedSvd<T> sw_svd;
 };
 
-/// Quantize-and-reconstruct for one preserved set H (§5.2–§5.4). Fills codes, Q, L, R.
+/// Quantize-and-reconstruct for one preserved set H (§5.2–§5.4). Fills codes, Q, L, R, and SE = S·(W − Q)
+/// of the final Q, from which the metrics get S·Δ without another dense product by S.
 template <class T>
-void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResult<T>& out) {
+void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResult<T>& out, Matrix<T>& SE) {
   const auto& s = ctx.settings;
   const bool sqrt_split = s.method == Method::Loftq;
   Matrix<T> L, R;  // current low-rank term; starts as the preserved part (empty for QER/LoftQ)
@@ -168,14 +169,17 @@ void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResu
     out.Q = quant::decode(out.codes).template cast<T>();
     out.seconds["quantize"] += q_time.seconds();
 
+    Stopwatch se_time;
+    SE = ctx.S.times(minus(ctx.W, out.Q));
+    out.seconds["scale_residual"] += se_time.seconds();
+
     Stopwatch r_time;
     const bool split = s.recon == Recon::Split && it == 0 && !H.empty();
-    // Split (§5.2): keep the preserved factors and fit the remaining r − k ranks to S·E_k.
-    Matrix<T> D = split ? minus_product(minus(ctx.W, out.Q), L, R) : minus(ctx.W, out.Q);
-    ctx.S.apply(D);
+    // Split (§5.2): keep the preserved factors and fit the remaining r − k ranks to S·E − (S·L)·R.
     const index_t fit_rank = split ? s.rank - static_cast<index_t>(H.size()) : s.rank;
     Rng rng(s.seed, ctx.name, "recon-sketch-" + std::to_string(it));
-    const auto svd = ctx.engine.top(D, fit_rank, true, Spectrum::Flat, rng);
+    const auto svd = split ? ctx.engine.top(minus_product(SE, ctx.S.times(L), R), fit_rank, true, Spectrum::Flat, rng)
+                           : ctx.engine.top(SE, fit_rank, true, Spectrum::Flat, rng);
     Matrix<T> L2, R2;
     low_rank_factors(ctx.S, svd, first_indices(fit_rank), sqrt_split, L2, R2);
     if (split) {
@@ -198,14 +202,11 @@ void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResu
   out.R = std::move(R);
 }
 
-/// ‖S(W − Q − LR)‖_F / ‖SW‖_F, and Δ itself for further metrics.
+/// ‖S(W − Q − LR)‖_F / ‖SW‖_F from SE = S(W − Q): S·Δ = SE − (S·L)·R costs an m×m×r product, not m×m×n.
 template <class T>
-double scaled_error(const Context<T>& ctx, const LayerResult<T>& res, Matrix<T>* delta_out = nullptr) {
-  Matrix<T> delta = minus_product(minus(ctx.W, res.Q), res.L, res.R);
-  Matrix<T> SD = ctx.S.times(delta);
-  const double e = std::sqrt(la::frobenius2(SD) / ctx.sw2);
-  if (delta_out) *delta_out = std::move(delta);
-  return e;
+double scaled_error(const Context<T>& ctx, const LayerResult<T>& res, const Matrix<T>& SE) {
+  const Matrix<T> SD = res.L.cols() > 0 ? minus_product(SE, ctx.S.times(res.L), res.R) : SE;
+  return std::sqrt(la::frobenius2(SD) / ctx.sw2);
 }
 
 /// ρ̂(q), q = 0..r, averaged over probes; also returns the first probe's top singular values.
@@ -318,11 +319,13 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
 
   LayerResult<T> out;
   out.sw_frobenius2 = ctx.sw2;
+  Matrix<T> SE;  // S·(W − Q) of the result's Q
   if (settings.method == Method::WeightOnly) {
     out.codes = quant::encode(W.template cast<float>(), settings.quant);
     out.Q = quant::decode(out.codes).template cast<T>();
     out.L = Matrix<T>(W.rows(), 0);
     out.R = Matrix<T>(0, W.cols());
+    SE = scale.times(minus(W, out.Q));
   } else {
     Stopwatch svd_time;
     // Every result reports SW's top spectrum, so QER computes it too. The adaptive rule ranks directions
@@ -343,11 +346,13 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
       double best = std::numeric_limits<double>::infinity();
       for (index_t k = 0; k <= settings.rank; ++k) {
         LayerResult<T> trial;
-        reconstruct(ctx, first_indices(k), trial);
-        const double e = scaled_error(ctx, trial);
+        Matrix<T> trial_SE;
+        reconstruct(ctx, first_indices(k), trial, trial_SE);
+        const double e = scaled_error(ctx, trial, trial_SE);
         out.oracle_errors.push_back(e);
         if (e < best) {  // ties keep the smallest k
           best = e;
+          SE = std::move(trial_SE);
           out.codes = std::move(trial.codes);
           out.Q = std::move(trial.Q);
           out.L = std::move(trial.L);
@@ -359,13 +364,13 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
       out.preserved = choose_preserved(ctx, out);
     }
     out.seconds["k_select"] = k_time.seconds();
-    if (settings.k_rule != KRule::Oracle) reconstruct(ctx, out.preserved, out);
+    if (settings.k_rule != KRule::Oracle) reconstruct(ctx, out.preserved, out, SE);
   }
   out.k_star = static_cast<index_t>(out.preserved.size());
 
   Stopwatch metric_time;
-  Matrix<T> delta;
-  out.rel_error_scaled = scaled_error(ctx, out, &delta);
+  out.rel_error_scaled = scaled_error(ctx, out, SE);
+  const Matrix<T> delta = minus_product(minus(W, out.Q), out.L, out.R);
   out.rel_error = std::sqrt(la::frobenius2(delta) / la::frobenius2(W));
   if (rxx) out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
   out.seconds["metrics"] = metric_time.seconds();

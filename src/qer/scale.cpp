@@ -7,6 +7,7 @@
 
 #include "base/error.hpp"
 #include "la/lapack.hpp"
+#include "qer/svd.hpp"
 
 namespace srr::qer {
 
@@ -219,8 +220,8 @@ Scale qera_approx_scale(const InputStatistics& st, double floor_rel) {
 }
 
 /// QERA-exact, recommended form (method.md §4.5c): S = QΛ^{1/2}Qᵀ with floored eigenvalues.
-Scale qera_exact_eigh(const Matrix<double>& R, double floor_rel) {
-  auto eig = la::syevd(R);
+Scale qera_exact_eigh(const Matrix<double>& R, double floor_rel, const SvdEngine* engine) {
+  auto eig = engine ? engine->symmetric_eigen(R) : la::syevd(R);
   const double lmax = eig.w.empty() ? 0.0 : eig.w.back();
   require(lmax > 0, "R_xx is zero: QERA-exact needs non-zero activations");
   const double floor = (floor_rel > 0 ? floor_rel : std::numeric_limits<double>::epsilon()) * lmax;
@@ -302,7 +303,8 @@ Scale qera_exact_cholesky(Matrix<double> R, bool with_shrinkage) {
 
 }  // namespace
 
-Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, const std::string& where) {
+Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, const std::string& where,
+                  const SvdEngine* engine) {
   if (settings.kind == ScaleKind::Identity) return Scale::identity(stats.dim);
   stats.validate(where);
   switch (settings.kind) {
@@ -311,7 +313,7 @@ Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, c
     case ScaleKind::QeraExact: {
       require(stats.has_xtx(), where, ": the qera-exact scale needs XᵀX, which these statistics lack");
       const Matrix<double> R = stats.rxx();
-      return settings.exact_impl == ExactImpl::Eigh ? qera_exact_eigh(R, settings.eig_floor)
+      return settings.exact_impl == ExactImpl::Eigh ? qera_exact_eigh(R, settings.eig_floor, engine)
                                                     : qera_exact_cholesky(R, settings.shrinkage);
     }
     case ScaleKind::Identity: break;

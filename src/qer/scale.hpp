@@ -66,10 +66,9 @@ public:
   void apply(Matrix<T>& X) const;
   /// Returns S·X.
   template <class T>
-  Matrix<T> times(const Matrix<T>& X) const {
-    Matrix<T> Y = X;
-    apply(Y);
-    return Y;
+  Matrix<T> times(Matrix<T> X) const {
+    apply(X);
+    return X;
   }
   /// X ← S⁻¹·X, always in float64 (method.md §4.5c: ill-conditioned roots need it).
   void apply_inverse(Matrix<double>& X) const;
@@ -87,8 +86,12 @@ private:
   ScaleReport report_;
 };
 
+class SvdEngine;
+
 /// Builds S from statistics as method.md §4 says for `settings.kind`. Throws InputError (naming `where`)
-/// when the statistics lack what the scale needs.
-Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, const std::string& where);
+/// when the statistics lack what the scale needs. The QERA-exact eigendecomposition runs on `engine`
+/// (LAPACK on this rank when none is given; p?syevd on a worker group's grid in `srr quantize --group-size`).
+Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, const std::string& where,
+                  const SvdEngine* engine = nullptr);
 
 }  // namespace srr::qer

@@ -19,9 +19,41 @@ SvdMethod svd_method_from_string(const std::string& s) {
 }
 
 index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s) {
-  const index_t p = s.oversample > 0 ? s.oversample : std::max<index_t>(10, k);
-  return std::min(k + p, std::min(m, n));
+  return std::min(k + s.oversample, std::min(m, n));
 }
+
+template <class T>
+TruncatedSvd<T> top_of_projection(const Matrix<T>& B, index_t k, bool vectors) {
+  const index_t L = B.rows(), n = B.cols();
+  SRR_ASSERT(k >= 1 && k <= L && L <= n);
+  const Matrix<double> Bd = B.template cast<double>();
+  Matrix<double> G(L, L);
+  la::syrk(la::Uplo::Lower, Op::N, 1.0, Bd, 0.0, G);
+  const auto eig = la::syevd(std::move(G), vectors);  // ascending
+  TruncatedSvd<T> out;
+  for (index_t i = 0; i < k; ++i) out.s.push_back(std::sqrt(std::max(eig.w[static_cast<std::size_t>(L - 1 - i)], 0.0)));
+  if (!(out.s.back() >= 1e-4 * out.s.front()) || out.s.front() == 0) {  // squaring would lose digits
+    auto small = la::gesdd(B, vectors);
+    out.s.assign(small.s.begin(), small.s.begin() + k);
+    if (vectors) {
+      out.U = small.U.columns(0, k);
+      out.Vt = small.Vt.row_block(0, k);
+    }
+    return out;
+  }
+  if (vectors) {
+    Matrix<double> Uk(L, k);  // top k eigenvectors, descending
+    for (index_t c = 0; c < k; ++c) std::copy(eig.Z.col(L - 1 - c), eig.Z.col(L - 1 - c) + L, Uk.col(c));
+    Matrix<double> Vt = la::matmul(Uk, Bd, Op::T, Op::N);  // k×n, row i scaled by σ_i below
+    for (index_t j = 0; j < n; ++j)
+      for (index_t i = 0; i < k; ++i) Vt(i, j) /= out.s[static_cast<std::size_t>(i)];
+    out.U = Uk.cast<T>();
+    out.Vt = Vt.cast<T>();
+  }
+  return out;
+}
+template TruncatedSvd<float> top_of_projection(const Matrix<float>&, index_t, bool);
+template TruncatedSvd<double> top_of_projection(const Matrix<double>&, index_t, bool);
 
 namespace {
 
@@ -68,14 +100,9 @@ TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, Spec
     if (krylov) keep(Qm);
   }
   if (krylov) Qm = la::orthonormalize(K.columns(0, filled));
-  Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n (Krylov: (q+1)l × n)
-  auto small = la::gesdd(std::move(B), vectors);
-  TruncatedSvd<T> out;
-  out.s.assign(small.s.begin(), small.s.begin() + k);
-  if (vectors) {
-    out.U = la::matmul(Qm, small.U.columns(0, k));
-    out.Vt = small.Vt.row_block(0, k);
-  }
+  const Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n (Krylov: (q+1)l × n)
+  auto out = top_of_projection(B, k, vectors);
+  if (vectors) out.U = la::matmul(Qm, out.U);
   return out;
 }
 
@@ -103,6 +130,9 @@ TruncatedSvd<float> LocalSvdEngine::top(const Matrix<float>& A, index_t k, bool 
 TruncatedSvd<double> LocalSvdEngine::top(const Matrix<double>& A, index_t k, bool vectors, Spectrum spectrum,
                                          Rng& rng) const {
   return top_impl(A, k, vectors, spectrum, settings_, rng);
+}
+la::Eig<double> LocalSvdEngine::symmetric_eigen(const Matrix<double>& R, bool vectors) const {
+  return la::syevd(R, vectors);
 }
 std::string LocalSvdEngine::name() const { return "local-" + to_string(settings_.method); }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/rng.hpp"
+#include "la/lapack.hpp"
 #include "la/matrix.hpp"
 
 namespace srr::qer {
@@ -33,11 +34,14 @@ SvdMethod svd_method_from_string(const std::string& s);  ///< randomized|full
 /// (measured in docs/svd.md).
 enum class Spectrum { Decaying, Flat };
 
+/// Defaults from bench_svd (docs/svd.md): on 4096² weights, residuals and probes, block Krylov with a block
+/// of r + 10 and 8 iterations matches gesdd's optimal tail energy to ≤ 1e-4 at 55 % of the products of a
+/// block of 2r with 6 iterations.
 struct SvdSettings {
   SvdMethod method = SvdMethod::Randomized;
-  index_t oversample = 0;  ///< extra sketch columns; 0 = automatic (max(10, rank))
-  int power_iters = 4;     ///< power iterations for decaying spectra (each re-orthonormalized)
-  int krylov_iters = 6;    ///< block Krylov iterations for flat spectra
+  index_t oversample = 10;  ///< sketch columns beyond the rank: the block is rank + oversample wide
+  int power_iters = 4;      ///< power iterations for decaying spectra (each re-orthonormalized)
+  int krylov_iters = 8;     ///< block Krylov iterations for flat spectra
 };
 
 /// Top-k singular triplets, s descending. U is m×k and Vt is k×n (empty when values only were asked).
@@ -48,7 +52,9 @@ struct TruncatedSvd {
   Matrix<T> Vt;
 };
 
-/// Computes truncated SVDs. Implementations must be deterministic given the Rng they are handed.
+/// Computes truncated SVDs, and the symmetric eigendecomposition of the QERA-exact scale: the two dense
+/// kernels whose cost grows with the layer, so a distributed engine can take both. Implementations must be
+/// deterministic given the Rng they are handed.
 class SvdEngine {
 public:
   virtual ~SvdEngine() = default;
@@ -56,6 +62,8 @@ public:
                                   Rng& rng) const = 0;
   virtual TruncatedSvd<double> top(const Matrix<double>& A, index_t k, bool vectors, Spectrum spectrum,
                                    Rng& rng) const = 0;
+  /// R = Z·diag(w)·Zᵀ, w ascending (lower triangle of R read), as la::syevd.
+  virtual la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const = 0;
   virtual std::string name() const = 0;
 };
 
@@ -67,6 +75,7 @@ public:
                           Rng& rng) const override;
   TruncatedSvd<double> top(const Matrix<double>& A, index_t k, bool vectors, Spectrum spectrum,
                            Rng& rng) const override;
+  la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const override;
   std::string name() const override;
   const SvdSettings& settings() const { return settings_; }
 
@@ -85,5 +94,13 @@ Matrix<T> gaussian_sketch(index_t rows, index_t cols, Rng& rng) {
 
 /// The sketch width the randomized path uses for rank k on an m×n matrix.
 index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s);
+
+/// Rayleigh–Ritz step of the randomized path: the top k singular triplets of the short, wide projection
+/// B = QᵀA (L×n, L ≤ n, k ≤ L). U is returned in the basis Q (L×k: the caller forms Q·U). Computed from the
+/// float64 Gram matrix B·Bᵀ by syevd — a third of the cost of gesdd on B, and in float64 accurate to
+/// ε·(σ₁/σ_k)² relative — with Vt = Σ⁻¹·Uᵀ·B; gesdd on B when σ_k < 1e-4·σ₁, where squaring would cost
+/// digits. Every engine (local and distributed) ends with this same step.
+template <class T>
+TruncatedSvd<T> top_of_projection(const Matrix<T>& B, index_t k, bool vectors);
 
 }  // namespace srr::qer

@@ -191,9 +191,10 @@ std::uint64_t estimated_store_bytes(const StoreLayout& layout) {
 
 const std::vector<std::string>& timing_stages() {
   // read: weights from the checkpoint; scale: building S (0 when cached); sw_svd … metrics: the stages of
-  // qer::decompose_layer, total: all of it; layer: the worker's wall time for the whole layer.
-  static const std::vector<std::string> stages = {"read",      "scale",   "sw_svd", "k_select", "quantize",
-                                                  "recon_svd", "metrics", "total",  "layer"};
+  // qer::decompose_layer (scale_residual: forming S·(W − Q)), total: all of it; layer: the worker's wall
+  // time for the whole layer.
+  static const std::vector<std::string> stages = {"read",      "scale",          "sw_svd",  "k_select", "quantize",
+                                                  "scale_residual", "recon_svd", "metrics", "total",    "layer"};
   return stages;
 }
 
