@@ -5,8 +5,6 @@ target_link_libraries(srr_store_tool PRIVATE srr_store)
 
 set(STORE_E2E_DIR ${CMAKE_CURRENT_BINARY_DIR}/e2e)
 set(STORE_STORIES ${SRR_DATA_DIR}/stories260K/stories260K.bin)
-# What add_mpi_test sets, for the scripts that launch mpiexec themselves.
-set(STORE_MPI_ENV "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1;OMPI_MCA_rmaps_base_oversubscribe=1;OPENBLAS_NUM_THREADS=1;OMP_NUM_THREADS=1")
 
 # A fresh directory with a synthetic calibration file for stories260K.
 add_test(NAME store.e2e.setup
@@ -40,10 +38,10 @@ add_test(NAME store.e2e.errors
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e_errors.sh $<TARGET_FILE:srr> $<TARGET_FILE:srr_store_tool>
                  ${MPIEXEC_EXECUTABLE} ${STORE_STORIES} ${STORE_E2E_DIR} -- ${STORE_VARIANT_mxint})
 set_tests_properties(store.e2e.errors PROPERTIES FIXTURES_REQUIRED store_e2e_mxint LABELS "store;mpi"
-                     PROCESSORS 2 TIMEOUT 300 ENVIRONMENT "${STORE_MPI_ENV}")
+                     PROCESSORS 2 TIMEOUT 300 ENVIRONMENT "${SRR_MPI_TEST_ENV}")
 
 # SIGKILL at ≥ 20 moments spread over runs, resume each time, compare with an uninterrupted run.
 add_test(NAME store.kill
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/kill_test.sh $<TARGET_FILE:srr> $<TARGET_FILE:srr_store_tool>
                  ${MPIEXEC_EXECUTABLE} ${STORE_STORIES} ${CMAKE_CURRENT_BINARY_DIR}/kill 20)
-set_tests_properties(store.kill PROPERTIES LABELS "store;mpi" PROCESSORS 2 TIMEOUT 600 ENVIRONMENT "${STORE_MPI_ENV}")
+set_tests_properties(store.kill PROPERTIES LABELS "store;mpi" PROCESSORS 2 TIMEOUT 600 ENVIRONMENT "${SRR_MPI_TEST_ENV}")
