@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   // the g = 2 speedup of the distributed SVD on a 4096×11008 layer measured by bench_dist (local time /
   // time on a 1×2 grid; below 1 on a loaded 2-core machine) (docs/scaling.md); override them with a new
   // measurement.
-  double t44 = 10.82, t4f = 25.21, tf4 = 61.29, eig4 = 24.91, eigf = 389.85, speedup2 = 1.22;
+  double t44 = 9.82, t4f = 21.79, tf4 = 78.64, eig4 = 18.14, eigf = 321.34, speedup2 = 1.22;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const double v = std::atof(argv[i + 1]);
