@@ -2,6 +2,9 @@
 // The randomized truncated SVD against LAPACK gesdd, on spectra like real weights'.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "helpers.hpp"
 #include "qer/svd.hpp"
 #include "quant/quantizer.hpp"
@@ -104,4 +107,49 @@ TEST(Svd, BlockKrylovCapturesFlatResidualSpectra) {
   EXPECT_LE(krylov, best * (1 + 1e-12));
   EXPECT_LT((best - krylov) / tail, 1e-4);       // error change < 5e-5 relative
   EXPECT_LT(best - krylov, 0.5 * (best - power));  // and clearly better than plain power iterations
+}
+
+namespace {
+/// ‖U·diag(s)·Vt − U'·diag(s')·Vt'‖_F / ‖U'·diag(s')·Vt'‖_F, and U, Vt orthonormal rows/columns.
+double rank_k_difference(const TruncatedSvd<double>& a, const la::Svd<double>& ref, index_t k) {
+  const auto form = [k](const Matrix<double>& U, const std::vector<double>& s, const Matrix<double>& Vt) {
+    Matrix<double> US = U.columns(0, k);
+    for (index_t j = 0; j < k; ++j)
+      for (index_t i = 0; i < US.rows(); ++i) US(i, j) *= s[static_cast<std::size_t>(j)];
+    return la::matmul(US, Vt.row_block(0, k));
+  };
+  const auto A = form(a.U, a.s, a.Vt), B = form(ref.U, ref.s, ref.Vt);
+  double diff = 0;
+  for (index_t i = 0; i < A.size(); ++i) diff += (A.data()[i] - B.data()[i]) * (A.data()[i] - B.data()[i]);
+  return std::sqrt(diff / la::frobenius2(B));
+}
+}  // namespace
+
+TEST(Svd, RayleighRitzStepMatchesGesdd) {
+  // The randomized path's last step (Gram matrix + syevd) against gesdd of the same short, wide B, in
+  // float64: singular values and the rank-k product to ~ε·(σ₁/σ_k)², Vt's rows orthonormal.
+  const auto B = gaussian(30, 200, 7);
+  const index_t k = 12;
+  const auto t = top_of_projection(B, k, true);
+  const auto ref = la::gesdd(B);
+  const double eps = std::numeric_limits<double>::epsilon(), cond2 = std::pow(ref.s[0] / ref.s[k - 1], 2);
+  for (index_t i = 0; i < k; ++i) EXPECT_NEAR(t.s[i], ref.s[i], 100 * eps * cond2 * ref.s[0]) << i;
+  EXPECT_LT(rank_k_difference(t, ref, k), 1e4 * eps * cond2);
+  const auto VVt = la::matmul(t.Vt, t.Vt, la::Op::N, la::Op::T);
+  for (index_t j = 0; j < k; ++j)
+    for (index_t i = 0; i < k; ++i) EXPECT_NEAR(VVt(i, j), i == j ? 1.0 : 0.0, 1e4 * eps * cond2);
+  const auto values = top_of_projection(B, k, false);
+  EXPECT_TRUE(values.U.empty() && values.Vt.empty());
+  for (index_t i = 0; i < k; ++i) EXPECT_DOUBLE_EQ(values.s[i], t.s[i]);
+}
+
+TEST(Svd, RayleighRitzFallsBackToGesddWhenSquaringWouldLoseDigits) {
+  // Rank 5 < k = 8: σ₆..σ₈ are zero, so Σ⁻¹·Uᵀ·B is undefined and the step must take gesdd's triplets.
+  const auto X = gaussian(20, 5, 8), Y = gaussian(5, 120, 9);
+  const auto B = la::matmul(X, Y);
+  const auto t = top_of_projection(B, 8, true);
+  const auto ref = la::gesdd(B);
+  for (index_t i = 0; i < 8; ++i) EXPECT_DOUBLE_EQ(t.s[i], ref.s[i]) << i;
+  for (const double v : t.Vt.values()) ASSERT_TRUE(std::isfinite(v));
+  EXPECT_LT(rank_k_difference(t, ref, 8), 1e-12);
 }
