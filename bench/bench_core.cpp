@@ -15,17 +15,18 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/timer.hpp"
+#include "bench/options.hpp"
 #include "la/lapack.hpp"
 #include "qer/layer.hpp"
 #include "qer/synthetic.hpp"
 
 using namespace srr;
 using namespace srr::qer;
+using srr::bench::split;
 
 namespace {
 
@@ -40,13 +41,6 @@ double gemm_gflops(index_t n) {
     ++reps;
   } while (t.seconds() < 2.0);
   return 2.0 * n * n * n * reps / t.seconds() / 1e9;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-  return out;
 }
 
 struct Options {
@@ -94,10 +88,7 @@ int main(int argc, char** argv) {
   settings.rank = opt.rank;
   settings.quant = {quant::Scheme::Mxint, 3, 32};
   std::vector<std::pair<std::string, SvdSettings>> variants;
-  for (const auto& v : opt.variants) {
-    const auto colon = v.find(':');
-    variants.push_back({v, {.oversample = std::stol(v.substr(0, colon)), .krylov_iters = std::stoi(v.substr(colon + 1))}});
-  }
+  for (const auto& v : opt.variants) variants.push_back({v, bench::svd_variant(v)});
   if (variants.empty()) variants.push_back({"default", SvdSettings{}});
   const LocalSvdEngine full({.method = SvdMethod::Full});
   std::printf("%-11s %-10s %-6s %-8s %8s %8s %6s %5s %5s %10s %10s %10s %8s %7s\n", "shape", "scale", "method", "p:q",

@@ -12,26 +12,20 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/timer.hpp"
+#include "bench/options.hpp"
 #include "dist/dist_svd.hpp"
 #include "la/lapack.hpp"
 #include "qer/synthetic.hpp"
 
 using namespace srr;
+using srr::bench::split;
 using namespace srr::dist;
 
 namespace {
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) out.push_back(item);
-  return out;
-}
 
 struct Options {
   std::vector<std::string> shapes = {"4096x4096", "4096x11008"};

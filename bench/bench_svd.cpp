@@ -11,11 +11,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "base/timer.hpp"
+#include "bench/options.hpp"
 #include "la/lapack.hpp"
 #include "qer/svd.hpp"
 #include "qer/synthetic.hpp"
@@ -29,7 +29,7 @@ namespace {
 struct Options {
   index_t size = 4096;
   index_t rank = 64;
-  std::vector<std::pair<index_t, int>> grid = {{64, 6}, {32, 6}, {10, 6}, {10, 8}};
+  std::vector<std::string> grid = {"64:6", "32:6", "10:6", "10:8"};
 };
 
 Options parse(int argc, char** argv) {
@@ -37,14 +37,7 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--size")) o.size = std::stol(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rank")) o.rank = std::stol(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--grid")) {
-      o.grid.clear();
-      std::stringstream ss(argv[i + 1]);
-      for (std::string item; std::getline(ss, item, ',');) {
-        const auto colon = item.find(':');
-        o.grid.emplace_back(std::stol(item.substr(0, colon)), std::stoi(item.substr(colon + 1)));
-      }
-    }
+    else if (!std::strcmp(argv[i], "--grid")) o.grid = bench::split(argv[i + 1]);
   }
   return o;
 }
@@ -66,8 +59,9 @@ void study(const char* label, const Matrix<float>& A, const Options& opt) {
   for (index_t i = 0; i < r; ++i) top += ref.s[static_cast<std::size_t>(i)] * ref.s[static_cast<std::size_t>(i)];
   std::printf("%s %ld×%ld: float64 gesdd (values) %.2f s, optimal tail energy %.6e of %.6e\n", label,
               static_cast<long>(A.rows()), static_cast<long>(A.cols()), full_s, total - top, total);
-  for (const auto& [p, q] : opt.grid) {
-    const LocalSvdEngine engine({.method = SvdMethod::Randomized, .oversample = p, .krylov_iters = q});
+  for (const auto& variant : opt.grid) {
+    const SvdSettings settings = bench::svd_variant(variant);
+    const LocalSvdEngine engine(settings);
     Rng rng(1, "bench", label);
     Stopwatch t;
     const auto svd = engine.top(A, r, true, Spectrum::Flat, rng);
@@ -78,7 +72,8 @@ void study(const char* label, const Matrix<float>& A, const Options& opt) {
       captured += s * s;
       sigma = std::max(sigma, std::fabs(s - s_ref) / s_ref);
     }
-    std::printf("  p %3ld q %2d  %6.2f s  tail %.2e  sigma %.2e\n", static_cast<long>(p), q, secs,
+    std::printf("  p %3ld q %2d  %6.2f s  tail %.2e  sigma %.2e\n", static_cast<long>(settings.oversample),
+                settings.krylov_iters, secs,
                 std::fabs((total - captured) - (total - top)) / (total - top), sigma);
     std::fflush(stdout);
   }

@@ -24,12 +24,11 @@
 // Group mode (--group-size g > 1): ranks 1..np−1 split into groups of g consecutive ranks, each a BLACS grid
 // (dist::ProcessGrid on its own sub-communicator, which leaves the master out). The group's rank 0, its
 // leader, is "the worker" of the protocol above: only it talks to the master, and its LayerQuantizer runs
-// the truncated SVDs through a dist::DistributedSvdEngine on the group (make_svd_engine). The other members
-// sit asleep in serve() from the start to the end of the run and never touch the checkpoint. Shutdown is
-// one chain, so nothing can wait on a rank that has left: master kStop → leader → stop() releases the
-// members from serve() → the group exchanges its exit code and peak RSS (WorkerGroup::finish) → leader
-// kBye → master. The QERA-exact scale's eigendecomposition stays on the leader (qer::build_scale calls
-// la::syevd and has no engine hook).
+// the truncated SVDs and the QERA-exact eigendecomposition (qer::build_scale) through a
+// dist::DistributedSvdEngine on the group (make_svd_engine). The other members sit asleep in serve() from
+// the start to the end of the run and never touch the checkpoint. Shutdown is one chain, so nothing can
+// wait on a rank that has left: master kStop → leader → stop() releases the members from serve() → the
+// group exchanges its exit code and peak RSS (WorkerGroup::finish) → leader kBye → master.
 //
 // Reproducibility: with g = 1 every layer is computed by one rank, so any np gives identical bits. With g > 1
 // every layer is computed on a grid of the same shape, so for a fixed g any np gives identical bits; across

@@ -205,8 +205,8 @@ void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResu
 /// ‖S(W − Q − LR)‖_F / ‖SW‖_F from SE = S(W − Q): S·Δ = SE − (S·L)·R costs an m×m×r product, not m×m×n.
 template <class T>
 double scaled_error(const Context<T>& ctx, const LayerResult<T>& res, const Matrix<T>& SE) {
-  const Matrix<T> SD = res.L.cols() > 0 ? minus_product(SE, ctx.S.times(res.L), res.R) : SE;
-  return std::sqrt(la::frobenius2(SD) / ctx.sw2);
+  if (res.L.cols() == 0) return std::sqrt(la::frobenius2(SE) / ctx.sw2);
+  return std::sqrt(la::frobenius2(minus_product(SE, ctx.S.times(res.L), res.R)) / ctx.sw2);
 }
 
 /// ρ̂(q), q = 0..r, averaged over probes; also returns the first probe's top singular values.

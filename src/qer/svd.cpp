@@ -22,6 +22,22 @@ index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s) {
   return std::min(k + s.oversample, std::min(m, n));
 }
 
+namespace {
+
+/// Keeps the first k triplets of a thin SVD.
+template <class T>
+TruncatedSvd<T> truncate(la::Svd<T>&& svd, index_t k, bool vectors) {
+  TruncatedSvd<T> out;
+  out.s.assign(svd.s.begin(), svd.s.begin() + k);
+  if (vectors) {
+    out.U = svd.U.columns(0, k);
+    out.Vt = svd.Vt.row_block(0, k);
+  }
+  return out;
+}
+
+}  // namespace
+
 template <class T>
 TruncatedSvd<T> top_of_projection(const Matrix<T>& B, index_t k, bool vectors) {
   const index_t L = B.rows(), n = B.cols();
@@ -32,15 +48,8 @@ TruncatedSvd<T> top_of_projection(const Matrix<T>& B, index_t k, bool vectors) {
   const auto eig = la::syevd(std::move(G), vectors);  // ascending
   TruncatedSvd<T> out;
   for (index_t i = 0; i < k; ++i) out.s.push_back(std::sqrt(std::max(eig.w[static_cast<std::size_t>(L - 1 - i)], 0.0)));
-  if (!(out.s.back() >= 1e-4 * out.s.front()) || out.s.front() == 0) {  // squaring would lose digits
-    auto small = la::gesdd(B, vectors);
-    out.s.assign(small.s.begin(), small.s.begin() + k);
-    if (vectors) {
-      out.U = small.U.columns(0, k);
-      out.Vt = small.Vt.row_block(0, k);
-    }
-    return out;
-  }
+  if (!(out.s.back() >= 1e-4 * out.s.front()) || out.s.front() == 0)  // squaring would lose digits
+    return truncate(la::gesdd(B, vectors), k, vectors);
   if (vectors) {
     Matrix<double> Uk(L, k);  // top k eigenvectors, descending
     for (index_t c = 0; c < k; ++c) std::copy(eig.Z.col(L - 1 - c), eig.Z.col(L - 1 - c) + L, Uk.col(c));
@@ -56,18 +65,6 @@ template TruncatedSvd<float> top_of_projection(const Matrix<float>&, index_t, bo
 template TruncatedSvd<double> top_of_projection(const Matrix<double>&, index_t, bool);
 
 namespace {
-
-/// Keeps the first k triplets of a thin SVD.
-template <class T>
-TruncatedSvd<T> truncate(la::Svd<T>&& svd, index_t k, bool vectors) {
-  TruncatedSvd<T> out;
-  out.s.assign(svd.s.begin(), svd.s.begin() + k);
-  if (vectors) {
-    out.U = svd.U.columns(0, k);
-    out.Vt = svd.Vt.row_block(0, k);
-  }
-  return out;
-}
 
 template <class T>
 TruncatedSvd<T> full_svd(const Matrix<T>& A, index_t k, bool vectors) {
