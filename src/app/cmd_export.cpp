@@ -24,7 +24,7 @@
 #include "model/json_input.hpp"
 #include "model/safetensors.hpp"
 #include "store/export.hpp"
-#include "store/fsync.hpp"
+#include "base/files.hpp"
 #include "store/store.hpp"
 
 namespace srr::app {
@@ -49,12 +49,6 @@ bool is_tokenizer_file(const std::string& name) {
                         "added_tokens.json", "generation_config.json"})
     if (name == n) return true;
   return name.starts_with("tok") && name.ends_with(".bin");
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  require(in.good(), "cannot read '", p.string(), "'");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 std::uint64_t element_count(const std::vector<std::int64_t>& shape) {
@@ -164,7 +158,7 @@ int run_export(int argc, char** argv) {
     const std::string proj = l.name.substr(l.name.rfind('.') + 1);
     if (std::find(targets.begin(), targets.end(), proj) == targets.end()) targets.push_back(proj);
   }
-  store::require_free_space(out_path, bytes + (1 << 20), "the export '" + out_path.string() + "'");
+  require_free_space(out_path, bytes + (1 << 20), "the export '" + out_path.string() + "'");
 
   store::StagingDirectory dir(out_path);
   const fs::path source_dir = fs::is_directory(model_path) ? model_path : model_path.parent_path();

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/rng.hpp"
 #include "model/json_input.hpp"
 #include "model/llama2c.hpp"
@@ -281,16 +282,7 @@ la::Matrix<float> Checkpoint::linear_weight(const std::string& name) const {
 void write_synthetic_llama(const fs::path& dir, const LlamaConfig& c, std::uint64_t seed, DType dtype) {
   validate_config(c, "synthetic config");
   fs::create_directories(dir);
-  {
-    const std::string text = hf_config_json(c).dump(2) + "\n";
-    const fs::path tmp = dir / "config.json.tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary);
-      out << text;
-      require(static_cast<bool>(out), "cannot write ", tmp.string());
-    }
-    fs::rename(tmp, dir / "config.json");
-  }
+  write_file_atomic(dir / "config.json", hf_config_json(c).dump(2) + "\n");
   std::vector<TensorSpec> specs;
   specs.push_back({k_embed, dtype, expected_shape(c, k_embed)});
   for (int i = 0; i < c.layers; ++i) {

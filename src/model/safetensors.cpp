@@ -148,8 +148,6 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
 
 namespace {
 
-std::string errno_text() { return std::strerror(errno); }
-
 /// The header JSON padded with spaces so that the data section starts 8-byte aligned (as the reference
 /// implementation does, which lets readers map F32 data in place).
 std::string header_text(const std::vector<TensorSpec>& tensors, const std::vector<std::uint64_t>& counts,
@@ -172,7 +170,7 @@ std::string header_text(const std::vector<TensorSpec>& tensors, const std::vecto
 
 SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vector<TensorSpec> tensors,
                                      const std::map<std::string, std::string>& metadata)
-    : path_(path), tensors_(std::move(tensors)) {
+    : tensors_(std::move(tensors)) {
   const std::string source = path.string();
   std::set<std::string> names;
   for (const auto& t : tensors_) {
@@ -188,10 +186,7 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vec
   }
   const std::string header = header_text(tensors_, counts_, metadata);
 
-  tmp_path_ = path;
-  tmp_path_ += ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw InputError("cannot create " + tmp_path_.string() + ": " + errno_text());
+  file_.emplace(path);
   std::byte len[8];
   for (int i = 0; i < 8; ++i) len[i] = static_cast<std::byte>(static_cast<std::uint64_t>(header.size()) >> (8 * i));
   write_bytes(len, 8);
@@ -199,24 +194,10 @@ SafetensorsWriter::SafetensorsWriter(const std::filesystem::path& path, std::vec
   while (current_ < tensors_.size() && counts_[current_] == 0) ++current_;
 }
 
-SafetensorsWriter::~SafetensorsWriter() {
-  if (fd_ >= 0) ::close(fd_);
-  if (!committed_ && !tmp_path_.empty()) {
-    std::error_code ec;
-    std::filesystem::remove(tmp_path_, ec);
-  }
-}
+SafetensorsWriter::~SafetensorsWriter() = default;  // an unpublished TempFile removes itself
 
 void SafetensorsWriter::write_bytes(const std::byte* p, std::size_t n) {
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      throw Error("cannot write " + tmp_path_.string() + ": " + errno_text());
-    }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
+  file_->write(std::string_view(reinterpret_cast<const char*>(p), n));
 }
 
 void SafetensorsWriter::append(std::span<const float> values) {
@@ -243,11 +224,7 @@ void SafetensorsWriter::append(std::span<const float> values) {
 void SafetensorsWriter::commit() {
   SRR_ASSERT(!committed_);
   SRR_ASSERT(current_ == tensors_.size());  // every element must have been appended
-  if (::fsync(fd_) != 0) throw Error("cannot flush " + tmp_path_.string() + ": " + errno_text());
-  const int rc = ::close(fd_);
-  fd_ = -1;
-  if (rc != 0) throw Error("cannot close " + tmp_path_.string() + ": " + errno_text());
-  std::filesystem::rename(tmp_path_, path_);
+  file_->publish();
   committed_ = true;
 }
 

@@ -12,11 +12,13 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "base/files.hpp"
 #include "model/dtype.hpp"
 #include "model/mapped_file.hpp"
 
@@ -94,12 +96,11 @@ public:
 
 private:
   void write_bytes(const std::byte* p, std::size_t n);
-  std::filesystem::path path_, tmp_path_;
+  std::optional<TempFile> file_;  ///< the file being written, beside the target (base/files.hpp)
   std::vector<TensorSpec> tensors_;
   std::vector<std::uint64_t> counts_;
   std::size_t current_ = 0;          ///< tensor being filled
   std::uint64_t written_in_current_ = 0;
-  int fd_ = -1;
   bool committed_ = false;
   std::vector<std::byte> buffer_;
 };

@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "store/calibration.hpp"
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "model/sha256.hpp"
-#include "store/fsync.hpp"
 #include "store/hdf5.hpp"
 
 namespace srr::store {
@@ -81,22 +78,15 @@ void write_calibration(const fs::path& path, const std::map<std::string, qer::In
   const json identity = {{"checkpoint", parse_or_null(checkpoint_identity, "checkpoint identity")},
                          {"content_sha256", content_hash(stats)},
                          {"inputs", stats.size()}};
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  const std::string name = tmp.string();
   std::uint64_t bytes = 1 << 20;
   for (const auto& [key, s] : stats)
     bytes += 8 * (2 * s.mean_abs_max.size() + s.xtx.size()) + (16 << 10);
   require_free_space(path, bytes, "the calibration file '" + path.string() + "'");
-  try {
-    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid()) {
-      H5Eclear2(H5E_DEFAULT);
-      throw InputError("cannot create calibration file '" + name + "' (is the directory writable?)");
-    }
-    write_string_attribute(file.get(), "format", kFormat, name);
-    write_string_attribute(file.get(), "settings", settings.dump(), name);
-    write_string_attribute(file.get(), "identity", identity.dump(), name);
-    Hid inputs(SRR_H5_CALL(H5Gcreate2(file.get(), kInputs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
+  write_hdf5_atomic(path, [&](hid_t file, const std::string& name) {
+    write_string_attribute(file, "format", kFormat, name);
+    write_string_attribute(file, "settings", settings.dump(), name);
+    write_string_attribute(file, "identity", identity.dump(), name);
+    Hid inputs(SRR_H5_CALL(H5Gcreate2(file, kInputs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
     for (const auto& [key, s] : stats) {
       Hid g(SRR_H5_CALL(H5Gcreate2(inputs.get(), key.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
       write_int_attribute(g.get(), "tokens", s.tokens, name);
@@ -112,15 +102,7 @@ void write_calibration(const fs::path& path, const std::map<std::string, qer::In
       }
     }
     inputs.close(name);
-    file.close(name);
-    reserve_and_sync(tmp);
-    fs::rename(tmp, path);
-    sync_directory(path);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
+  });
 }
 
 qer::InputStatistics read_statistics(const fs::path& path, const std::string& key) {

@@ -14,7 +14,7 @@
 #include "base/error.hpp"
 #include "model/json_input.hpp"
 #include "model/safetensors.hpp"
-#include "store/fsync.hpp"
+#include "base/files.hpp"
 
 namespace srr::store {
 
@@ -28,18 +28,6 @@ std::string dims(const std::vector<std::int64_t>& s) {
   std::string t = "[";
   for (std::size_t i = 0; i < s.size(); ++i) t += (i ? ", " : "") + std::to_string(s[i]);
   return t + "]";
-}
-
-/// fsync of one file by name (SafetensorsWriter syncs its own file; this is for the files beside it).
-void sync_file(const fs::path& file) {
-  struct Fd {
-    int fd;
-    ~Fd() {
-      if (fd >= 0) ::close(fd);
-    }
-  } f{::open(file.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (f.fd < 0) throw Error(detail::concat("cannot open '", file.string(), "': ", std::strerror(errno)));
-  sync_descriptor(f.fd, file.string());
 }
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -207,15 +195,12 @@ StagingDirectory::StagingDirectory(fs::path final_path) : final_(std::move(final
   while (!final_.empty() && !final_.has_filename()) final_ = final_.parent_path();  // "out/" → "out"
   require(!final_.empty(), "--out must name a directory");
   std::error_code ec;
-  if (fs::exists(final_, ec))
-    require(fs::is_directory(final_) && fs::is_empty(final_), "'", final_.string(),
+  const auto status = fs::symlink_status(final_, ec);
+  if (fs::exists(status))
+    require(fs::is_directory(status) && fs::is_empty(final_), "'", final_.string(),
             "' already exists and is not an empty directory; remove it or choose another --out (an export never "
             "overwrites)");
-  staging_ = final_;
-  staging_ += ".partial." + std::to_string(::getpid());
-  fs::remove_all(staging_, ec);  // a leftover of an earlier process that had our pid
-  if (!fs::create_directories(staging_, ec) && ec)
-    throw InputError("cannot create the directory '" + staging_.string() + "': " + ec.message());
+  staging_ = make_unpredictable_directory(final_, "partial");
 }
 
 StagingDirectory::~StagingDirectory() {
@@ -225,23 +210,12 @@ StagingDirectory::~StagingDirectory() {
 }
 
 void StagingDirectory::write_file(const std::string& name, const std::string& content) const {
-  const fs::path target = staging_ / name;
-  fs::path tmp = target;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << content;
-    out.flush();
-    if (!out) throw Error("cannot write '" + tmp.string() + "'");
-  }
-  sync_file(tmp);
-  fs::rename(tmp, target);
+  write_file_atomic(staging_ / name, content, Replace::never);
 }
 
 void StagingDirectory::commit() {
   SRR_ASSERT(!committed_);
-  for (const auto& e : fs::directory_iterator(staging_))
-    if (e.is_regular_file()) sync_file(e.path());
+  // Every file in it was fsynced when it was written (write_file, SafetensorsWriter::commit).
   sync_directory(staging_ / ".");  // the staging directory's own entries
   std::error_code ec;
   fs::rename(staging_, final_, ec);  // replaces an empty directory; fails on a non-empty one

@@ -77,13 +77,16 @@ PeftAdapter read_peft_adapter(const std::filesystem::path& dir);
 std::map<std::string, model::LinearOverride> adapter_overrides(const PeftAdapter& adapter,
                                                                const model::Checkpoint& base);
 
-/// A directory published under its final name only once complete: files are written into the sibling
-/// `<final>.partial.<pid>`, and commit() fsyncs every file and the directory, renames it to `<final>` and
-/// fsyncs the parent. A killed process leaves only the `.partial.<pid>` directory, never a `<final>` that
-/// looks complete; an object destroyed before commit() removes its staging directory.
+/// A directory published under its final name only once complete: files are written (and fsynced) into a
+/// new sibling `<final>.partial.<random>` (base/files.hpp: an unpredictable name, created by mkdir so nothing
+/// planted is reused), and commit() fsyncs it, renames it to `<final>` and fsyncs the parent. A killed
+/// process leaves only the `.partial.<random>` directory, never a `<final>` that looks complete; an object
+/// destroyed before commit() removes its staging directory. Like every srr output, the parent of `<final>`
+/// must exist: it is never created.
 class StagingDirectory {
 public:
-  /// InputError when `final_path` exists and is not an empty directory (nothing is ever overwritten).
+  /// InputError when `final_path` exists and is not an empty directory (nothing is ever overwritten), or when
+  /// its parent directory does not exist.
   explicit StagingDirectory(std::filesystem::path final_path);
   StagingDirectory(const StagingDirectory&) = delete;
   StagingDirectory& operator=(const StagingDirectory&) = delete;
@@ -92,7 +95,7 @@ public:
   /// Where to write: the staging directory.
   const std::filesystem::path& path() const { return staging_; }
   const std::filesystem::path& final_path() const { return final_; }
-  /// Writes a small file into the staging directory (temporary name, fsync, rename).
+  /// Writes a small file into the staging directory (srr::write_file_atomic).
   void write_file(const std::string& name, const std::string& content) const;
   void commit();
 

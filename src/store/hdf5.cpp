@@ -222,4 +222,22 @@ std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::s
   return value;
 }
 
+void write_hdf5_atomic(const std::filesystem::path& path, const std::function<void(hid_t, const std::string&)>& fill,
+                       Replace replace, hid_t fapl) {
+  h5_init();
+  TempFile tmp(path);
+  const std::string name = tmp.path().string();
+  {
+    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
+    if (!file.valid()) {
+      H5Eclear2(H5E_DEFAULT);
+      throw InputError("cannot create the HDF5 file '" + name + "' (is the directory writable?)");
+    }
+    fill(file.get(), name);
+    file.close(name);
+  }
+  tmp.reserve();  // the temporary's descriptor is the same inode HDF5 wrote through its own
+  tmp.publish(replace);
+}
+
 }  // namespace srr::store

@@ -9,11 +9,14 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <filesystem>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 
 namespace srr::store {
 
@@ -98,5 +101,12 @@ std::string read_string_attribute(hid_t obj, const std::string& name, const std:
 void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value, const std::string& file);
 std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& file);
 bool has_attribute(hid_t obj, const std::string& name, const std::string& file);
+
+/// Writes a new HDF5 file at `path` atomically: a TempFile beside it (unpredictable name, O_EXCL|O_NOFOLLOW)
+/// is created as HDF5 with the file-access list `fapl`, `fill(file, name)` writes its content (`name` is the
+/// temporary name, for messages), then the file is closed, its disk blocks reserved and fsynced, and it is
+/// renamed onto `path` as `replace` allows. The temporary file is removed when anything throws.
+void write_hdf5_atomic(const std::filesystem::path& path, const std::function<void(hid_t, const std::string&)>& fill,
+                       Replace replace = Replace::allowed, hid_t fapl = H5P_DEFAULT);
 
 }  // namespace srr::store

@@ -14,7 +14,6 @@
 #include <limits>
 #include <set>
 
-#include "store/fsync.hpp"
 
 namespace srr::store {
 
@@ -235,69 +234,39 @@ std::vector<std::string> header_differences(const StoreHeader& stored, const Sto
   return d;
 }
 
-// ---- RunLock ---------------------------------------------------------------------------------------------
+// ---- the run lock ----------------------------------------------------------------------------------------
 
-RunLock RunLock::acquire(const fs::path& store_path) {
-  const std::string lock_path = store_path.string() + ".lock";
-  const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw InputError(detail::concat("cannot create the lock file '", lock_path, "': ", std::strerror(errno),
-                                    " (is the directory of the store writable?)"));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    std::string holder(256, '\0');
-    const ssize_t n = ::pread(fd, holder.data(), holder.size(), 0);
-    holder.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-    while (!holder.empty() && (holder.back() == '\n' || holder.back() == '\0')) holder.pop_back();
-    ::close(fd);
-    if (err == EWOULDBLOCK)
-      throw InputError(detail::concat("the store '", store_path.string(), "' is in use by another run (",
-                                      holder.empty() ? "unknown process" : holder, " holds '", lock_path,
-                                      "'); wait for it to finish or stop it"));
-    throw InputError(detail::concat("cannot lock '", lock_path, "': ", std::strerror(err)));
-  }
-  // Who holds it, for the message above (advisory only: the kernel lock is what counts).
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string who = detail::concat("pid ", ::getpid(), " on ", host, "\n");
-  if (::ftruncate(fd, 0) == 0) {
-    [[maybe_unused]] const ssize_t w = ::pwrite(fd, who.data(), who.size(), 0);
-  }
-  return RunLock(fd);
+fs::path run_lock_path(const fs::path& store_path) {
+  fs::path p = store_path;
+  p += ".lock";
+  return p;
 }
 
-RunLock& RunLock::operator=(RunLock&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = other.fd_;
-    other.fd_ = -1;
+namespace {
+/// The exclusive run lock, or InputError saying who holds it.
+FileLock lock_store(const fs::path& store_path) {
+  const fs::path lock_path = run_lock_path(store_path);
+  auto lock = FileLock::try_acquire(lock_path, LockMode::exclusive);
+  if (!lock) {
+    const std::string holder = FileLock::holder(lock_path);
+    throw InputError(detail::concat("the store '", store_path.string(), "' is in use by another run (",
+                                    holder.empty() ? "unknown process" : holder, " holds '", lock_path.string(),
+                                    "'); wait for it to finish or stop it"));
   }
-  return *this;
+  lock->record_holder();
+  return std::move(*lock);
 }
-
-RunLock::~RunLock() {
-  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the flock
-}
+}  // namespace
 
 // ---- Store -----------------------------------------------------------------------------------------------
 
 void Store::create(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
-  const fs::path tmp = path.string() + ".creating";
-  const std::string name = tmp.string();
-  std::error_code ec;
-  fs::remove(tmp, ec);  // a leftover of a run killed while creating (we hold the lock)
   require_free_space(path, estimated_store_bytes(layout), "the store '" + path.string() + "'");
-  try {
-    Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), name));
-    // The oldest file format: superblock v0 has no "file is open for writing" flag, so a file left open by a
-    // killed run opens normally next time (no h5clear needed), and every HDF5 ≥ 1.8 reader understands it.
-    SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), name);
-    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
-    if (!file.valid()) {
-      H5Eclear2(H5E_DEFAULT);
-      throw InputError(detail::concat("cannot create the store '", name, "' (is the directory of --out writable?)"));
-    }
-    const hid_t root = file.get();
+  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), path.string()));
+  // The oldest file format: superblock v0 has no "file is open for writing" flag, so a file left open by a
+  // killed run opens normally next time (no h5clear needed), and every HDF5 ≥ 1.8 reader understands it.
+  SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), path.string());
+  write_hdf5_atomic(path, [&](hid_t root, const std::string& name) {
     write_string_attribute(root, "format", kFormat, name);
     write_int_attribute(root, "format_version", kFormatVersion, name);
     write_string_attribute(root, "tool_version", header.tool_version, name);
@@ -324,14 +293,7 @@ void Store::create(const fs::path& path, const StoreHeader& header, const StoreL
       for (const auto& spec : layer_datasets(layout, l)) create_dataset(g.get(), spec.name, spec.type, spec.dims, spec.fill, name);
     }
     layers.close(name);
-    file.close(name);
-    reserve_and_sync(tmp);
-    fs::rename(tmp, path);
-    sync_directory(path);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
+  }, Replace::never, fapl.get());
 }
 
 Store Store::open(const fs::path& path, bool writable) {
@@ -399,7 +361,8 @@ Store Store::open(const fs::path& path, bool writable) {
 
 Store Store::open_for_run(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
   h5_init();
-  RunLock lock = RunLock::acquire(path);
+  FileLock lock = lock_store(path);
+  remove_stale_temporaries(path);  // of runs killed while creating it: only runs holding this lock make them
   if (!fs::exists(path)) {
     create(path, header, layout);
   } else {

@@ -3,9 +3,9 @@
 /// @file
 /// The crash-safe HDF5 store of one `srr quantize` run (schema and argument in docs/store.md).
 ///
-/// Life of a store: the master (rank 0) takes the run lock `<store>.lock`; if the store does not exist it is
-/// created whole — every group and dataset with its final shape and storage allocated — under a temporary
-/// name and renamed into place, so a store either exists complete or not at all. From then on only raw data
+/// Life of a store: the master (rank 0) takes the run lock `<store>.lock` (exclusive, srr::FileLock); if the
+/// store does not exist it is created whole — every group and dataset with its final shape and storage
+/// allocated — under an unpredictable temporary name and renamed into place, so a store either exists complete or not at all. From then on only raw data
 /// is written: a layer's arrays, then a flush and fsync, then its `done` mark, then a flush and fsync again.
 /// A killed run therefore leaves every layer either done (all data on disk) or not done (rewritten by the
 /// next run), and a rerun skips the done ones.
@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/file_lock.hpp"
 #include "quant/quantizer.hpp"
 #include "store/hdf5.hpp"
 #include "store/record.hpp"
@@ -63,22 +64,8 @@ struct StoreLayout {
 /// the free disk space before the store is created.
 std::uint64_t estimated_store_bytes(const StoreLayout& layout);
 
-/// The exclusive run lock: `flock(LOCK_EX)` on `<store>.lock`, held for the life of the object. The kernel
-/// drops it when the process dies, so a killed run never leaves a stale lock. The lock file itself stays.
-class RunLock {
-public:
-  /// Throws InputError when another process holds the lock, or when the lock file cannot be created.
-  static RunLock acquire(const std::filesystem::path& store_path);
-  RunLock(RunLock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
-  RunLock& operator=(RunLock&& other) noexcept;
-  RunLock(const RunLock&) = delete;
-  RunLock& operator=(const RunLock&) = delete;
-  ~RunLock();
-
-private:
-  explicit RunLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
-};
+/// The lock file of a store's runs: `<store>.lock`.
+std::filesystem::path run_lock_path(const std::filesystem::path& store_path);
 
 class Store {
 public:
@@ -122,7 +109,7 @@ private:
   std::string name_;  ///< path as text, for messages
   StoreHeader header_;
   StoreLayout layout_;
-  std::optional<RunLock> lock_;  // declared before file_: members die in reverse order, so the file closes first
+  std::optional<FileLock> lock_;  // declared before file_: members die in reverse order, so the file closes first
   Hid file_;
   bool writable_ = false;
 };

@@ -472,7 +472,7 @@ void write_index(const fs::path& path, const Collection& c) {
                       {"message", e.result.message}});
   }
   const std::string csv = summary_csv(c);
-  write_hdf5_atomic(path, [&](hid_t file, const std::string& name) {
+  store::write_hdf5_atomic(with_parents(path), [&](hid_t file, const std::string& name) {
     store::write_string_attribute(file, "format", "srr-sweep-index", name);
     store::write_string_attribute(file, "grid", c.grid, name);
     store::write_string_attribute(file, "points", points.dump(), name);
@@ -492,7 +492,7 @@ CollectCounts collect(const Grid& grid, const std::vector<Point>& points, const 
   const fs::path dir = paths.grid_dir();
   std::vector<std::string> plot_files;
   for (const auto& [file, chart] : make_plots(c)) {
-    write_file_atomic(dir / file, render_svg(chart));
+    write_file_atomic(with_parents(dir / file), render_svg(chart));
     plot_files.push_back(file);
   }
   for (const auto& f : kPlotFiles)
@@ -500,7 +500,7 @@ CollectCounts collect(const Grid& grid, const std::vector<Point>& points, const 
       std::error_code ec;
       fs::remove(dir / "plots" / f, ec);
     }
-  write_file_atomic(dir / "summary.csv", summary_csv(c));
+  write_file_atomic(with_parents(dir / "summary.csv"), summary_csv(c));
   write_file_atomic(dir / "summary.md", summary_md(c, plot_files));
   write_index(dir / "index.h5", c);
   CollectCounts n;

@@ -314,7 +314,7 @@ void write_manifest(const fs::path& path, const std::vector<Point>& points) {
     for (const auto& k : keys) os << '\t' << value_or(p.settings, k, "-");
     os << '\n';
   }
-  write_file_atomic(path, os.str());
+  write_file_atomic(with_parents(path), os.str());
 }
 
 std::vector<Point> read_manifest(const fs::path& path) {

@@ -43,7 +43,7 @@ void write_point_file(const fs::path& path, const PointResult& r) {
   const json result = {{"status", r.status},     {"message", r.message},   {"protocol", r.protocol},
                        {"perplexity", number(r.perplexity)}, {"tokens", r.tokens}, {"seconds", seconds},
                        {"tool_version", r.tool_version}, {"layers", names}};
-  write_hdf5_atomic(path, [&](hid_t file, const std::string& name) {
+  store::write_hdf5_atomic(with_parents(path), [&](hid_t file, const std::string& name) {
     store::write_string_attribute(file, "format", kFormat, name);
     store::write_int_attribute(file, "format_version", kFormatVersion, name);
     store::write_string_attribute(file, "id", r.id, name);

@@ -182,7 +182,7 @@ fs::path ensure_calibration(const Point& p, const SweepPaths& paths, const RunOp
   require(!p.calib.empty(), "point ", p.id, " needs no calibration");
   const fs::path out = paths.calib_file(p.calib);
   if (fs::exists(out)) return out;
-  const FileLock lock(paths.work / "calib" / (p.calib + ".lock"));
+  const FileLock lock = FileLock::acquire(with_parents(paths.work / "calib" / (p.calib + ".lock")), LockMode::exclusive);
   if (fs::exists(out)) return out;  // another task made it while we waited
   // `srr calibrate` publishes its file atomically (temporary name, fsync, rename), so `out` appears whole.
   const Notes notes(paths.work / "logs" / ("calib-" + p.calib + ".log"), log);
@@ -197,7 +197,7 @@ RunOutcome run_point(const Point& p, const SweepPaths& paths, const RunOptions& 
     log << "point " << p.id << ": done already, skipped" << std::endl;
     return RunOutcome::skipped;
   }
-  const FileLock lock(paths.lock_file(p.id));
+  const FileLock lock = FileLock::acquire(with_parents(paths.lock_file(p.id)), LockMode::exclusive);
   if (point_status(result_file) == "done") {  // finished by another task while we waited for the lock
     log << "point " << p.id << ": done already, skipped" << std::endl;
     return RunOutcome::skipped;

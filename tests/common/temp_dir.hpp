@@ -35,4 +35,14 @@ private:
   std::filesystem::path path_;
 };
 
+/// How many temporary files of srr's atomic writes (`<target>.tmp.<random>`) lie beside `target`.
+inline std::size_t temporaries_beside(const std::filesystem::path& target) {
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::size_t n = 0;
+  const auto dir = target.parent_path().empty() ? std::filesystem::path(".") : target.parent_path();
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().rfind(prefix, 0) == 0) ++n;
+  return n;
+}
+
 }  // namespace srr::test

@@ -64,7 +64,7 @@ kill_run() {
 
 for ((i = 0; i < trials; i++)); do
   store=$dir/run.h5
-  rm -f "$store" "$store.creating"
+  rm -f "$store" "$store".tmp.*
   # Sweep [5 %, 105 %] of the reference wall time, jittered by ±2.5 %.
   delay=$(( wall_ms * (50 + 1000 * i / trials) / 1000 + (RANDOM % (wall_ms / 20 + 1)) - wall_ms / 40 ))
   [ "$delay" -lt 1 ] && delay=1

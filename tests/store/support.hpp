@@ -21,6 +21,7 @@
 namespace srr::store::test {
 
 using srr::test::TempDir;
+using srr::test::temporaries_beside;
 
 inline std::string file_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -3,7 +3,7 @@
 // store untouched.
 #include <sys/stat.h>
 
-#include "store/fsync.hpp"
+#include "base/files.hpp"
 #include "support.hpp"
 
 namespace srr::store {
@@ -59,7 +59,7 @@ TEST_P(StoreSchema, RoundTripIsByteExact) {
     test::expect_same_record(s.read_layer(2), written[0]);
     s.close();
   }
-  EXPECT_FALSE(std::filesystem::exists(dir / "run.h5.creating"));
+  EXPECT_EQ(test::temporaries_beside(path), 0u);
   const Store s = Store::open_read_only(path);
   EXPECT_EQ(s.header().config, header().config);
   EXPECT_EQ(s.header().checkpoint, header().checkpoint);
@@ -135,7 +135,7 @@ protected:
       for (const auto& f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
     }
     EXPECT_TRUE(Snapshot(path) == *before) << "the refused store was modified";
-    EXPECT_FALSE(std::filesystem::exists(path.string() + ".creating"));
+    EXPECT_EQ(test::temporaries_beside(path), 0u);
   }
   TempDir dir;
   std::filesystem::path path = dir / "run.h5";
@@ -182,13 +182,14 @@ TEST_F(StoreRefusal, DifferentLayout) {
 }
 
 TEST_F(StoreRefusal, LockHeldByAnotherRun) {
-  const RunLock other = RunLock::acquire(path);
+  const auto other = FileLock::try_acquire(run_lock_path(path), LockMode::exclusive);
+  ASSERT_TRUE(other);
   expect_refused(header(), layout, {"is in use by another run", "run.h5.lock"});
 }
 
 TEST_F(StoreRefusal, LockIsReleasedWithTheStore) {
   { Store s = Store::open_for_run(path, header(), layout); }
-  EXPECT_NO_THROW(RunLock::acquire(path));
+  EXPECT_TRUE(FileLock::try_acquire(run_lock_path(path), LockMode::exclusive));
 }
 
 TEST(StoreOpen, NotAStoreIsLeftAlone) {

@@ -20,6 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace srr::sweep;
+using srr::read_file;
+using srr::write_file_atomic;
 
 const char* kGrid = R"([data]
 model = ${SRR_DATA_DIR}/m.bin

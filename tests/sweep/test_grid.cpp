@@ -17,6 +17,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace srr::sweep;
+using srr::read_file;
+using srr::write_file_atomic;
 
 const char* kGrid = R"(# a grid
 [data]

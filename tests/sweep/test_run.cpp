@@ -23,6 +23,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using namespace srr::sweep;
+using srr::read_file;
+using srr::write_file_atomic;
 
 const Settings kSrr = {{"model", "${SRR_SWEEP_TEST_DATA}/m.bin"}, {"tokenizer", "tok.bin"},
                        {"calib.text", "c.txt"}, {"calib.windows", "4"}, {"calib.ctx", "128"},
@@ -113,49 +115,6 @@ TEST(Process, ExitCodesSignalsAndRedirection) {
   EXPECT_EQ(read_file(dir / "e"), "err\nerr2\nboth\nerr3\n");  // one file: both append
   EXPECT_EQ(shell_join({"a", "b c", "it's"}), "a 'b c' 'it'\\''s'");
   EXPECT_EQ(self_executable().filename(), "sweep.test_run");
-  fs::remove_all(dir);
-}
-
-TEST(Files, LockIsExclusiveBetweenProcessesAndDiesWithThem) {
-  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-lock-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  const fs::path lock = dir / "x.lock";
-  // a child holds the lock for 0.5 s; we must wait for it
-  const pid_t child = ::fork();
-  if (child == 0) {
-    const FileLock held(lock);
-    std::ofstream(dir / "held") << "1";
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    ::_exit(0);
-  }
-  while (!fs::exists(dir / "held")) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  const auto t0 = std::chrono::steady_clock::now();
-  { const FileLock mine(lock); }
-  EXPECT_GT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(300));
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  // a SIGKILLed holder leaves no stale lock
-  const pid_t killed = ::fork();
-  if (killed == 0) {
-    const FileLock held(lock);
-    ::pause();
-    ::_exit(0);
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  ::kill(killed, SIGKILL);
-  ::waitpid(killed, &status, 0);
-  { const FileLock again(lock); }
-  fs::remove_all(dir);
-}
-
-TEST(Files, AtomicWrite) {
-  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-atomic-" + std::to_string(::getpid()));
-  write_file_atomic(dir / "a" / "f.txt", "one");
-  write_file_atomic(dir / "a" / "f.txt", "two");
-  EXPECT_EQ(read_file(dir / "a" / "f.txt"), "two");
-  std::size_t files = 0;
-  for ([[maybe_unused]] const auto& e : fs::directory_iterator(dir / "a")) ++files;
-  EXPECT_EQ(files, 1u);  // no temporary left behind
   fs::remove_all(dir);
 }
 
