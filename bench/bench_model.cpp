@@ -15,6 +15,7 @@
 #include "dist/mpi.hpp"
 #include "la/lapack.hpp"
 #include "model/checkpoint.hpp"
+#include "model/synthetic_checkpoint.hpp"
 
 using namespace srr;
 

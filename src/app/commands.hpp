@@ -11,5 +11,6 @@ int run_eval(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 int run_sweep(int argc, char** argv);
 int run_export(int argc, char** argv);
+int run_synthetic(int argc, char** argv);
 
 }  // namespace srr::app

@@ -24,6 +24,7 @@ const std::map<std::string, Command>& commands() {
       {"quantize", {srr::app::run_quantize, "quantize every linear layer into a crash-safe HDF5 store (MPI)"}},
       {"sweep", {srr::app::run_sweep, "grids of settings as Slurm array jobs: plan, run, collect tables and plots"}},
       {"export", {srr::app::run_export, "a finished store as a HF checkpoint (dequantized Q) + PEFT LoRA adapter"}},
+      {"synthetic", {srr::app::run_synthetic, "a random checkpoint with a public model's shapes, to rehearse a cluster job"}},
   };
   return table;
 }

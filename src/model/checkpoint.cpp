@@ -7,8 +7,6 @@
 #include <set>
 
 #include "base/error.hpp"
-#include "base/files.hpp"
-#include "base/rng.hpp"
 #include "model/json_input.hpp"
 #include "model/llama2c.hpp"
 #include "model/mapped_file.hpp"
@@ -258,6 +256,17 @@ std::vector<float> Checkpoint::read_f32(const std::string& name) const {
   return out;
 }
 
+std::vector<float> Checkpoint::read_rows_f32(const std::string& name, std::int64_t first, std::int64_t count) const {
+  const TensorRef& t = find(name);
+  require(t.shape.size() == 2, "read_rows_f32: \"", name, "\" is not a matrix");
+  require(first >= 0 && count >= 0 && first + count <= t.shape[0], "read_rows_f32: rows [", first, ", ", first + count,
+          ") of \"", name, "\" with ", t.shape[0], " rows");
+  const auto cols = static_cast<std::size_t>(t.shape[1]);
+  std::vector<float> out(static_cast<std::size_t>(count) * cols);
+  convert_to_f32(t.data + static_cast<std::size_t>(first) * cols * dtype_size(t.dtype), t.dtype, out);
+  return out;
+}
+
 std::vector<std::string> Checkpoint::linear_layer_names() const { return model::linear_layer_names(config_); }
 
 la::Matrix<float> Checkpoint::linear_weight(const std::string& name) const {
@@ -275,45 +284,6 @@ la::Matrix<float> Checkpoint::linear_weight(const std::string& name) const {
   la::Matrix<float> w(t.shape[1], t.shape[0]);  // [out][in] row-major == in×out column-major
   convert_to_f32(t.data, t.dtype, w.values());
   return w;
-}
-
-// ---- synthetic checkpoints ----
-
-void write_synthetic_llama(const fs::path& dir, const LlamaConfig& c, std::uint64_t seed, DType dtype) {
-  validate_config(c, "synthetic config");
-  fs::create_directories(dir);
-  write_file_atomic(dir / "config.json", hf_config_json(c).dump(2) + "\n");
-  std::vector<TensorSpec> specs;
-  specs.push_back({k_embed, dtype, expected_shape(c, k_embed)});
-  for (int i = 0; i < c.layers; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    for (const char* n : {"input_layernorm.weight", "post_attention_layernorm.weight"})
-      specs.push_back({p + n, dtype, expected_shape(c, p + n)});
-    for (const auto& [block, proj] : k_linear_kinds) {
-      const std::string n = p + block + "." + proj + ".weight";
-      specs.push_back({n, dtype, expected_shape(c, n)});
-    }
-  }
-  specs.push_back({"model.norm.weight", dtype, expected_shape(c, "model.norm.weight")});
-  if (!c.tied_embeddings) specs.push_back({k_lm_head, dtype, expected_shape(c, k_lm_head)});
-
-  const std::vector<TensorSpec> order = specs;
-  SafetensorsWriter writer(dir / "model.safetensors", specs, {{"format", "pt"}});
-  std::vector<float> chunk;
-  for (const auto& t : order) {
-    Rng rng(seed, t.name, "synthetic");
-    const bool vector = t.shape.size() == 1;
-    const double scale = t.name == k_embed ? 0.02 : vector ? 0.01 : 1.0 / std::sqrt(double(t.shape[1]));
-    std::uint64_t left = 1;
-    for (auto d : t.shape) left *= static_cast<std::uint64_t>(d);
-    while (left > 0) {
-      chunk.resize(std::min<std::uint64_t>(left, 1 << 20));
-      for (auto& v : chunk) v = static_cast<float>((vector ? 1.0 : 0.0) + scale * rng.normal());
-      writer.append(chunk);
-      left -= chunk.size();
-    }
-  }
-  writer.commit();
 }
 
 }  // namespace srr::model

@@ -34,6 +34,9 @@ public:
   DType dtype(const std::string& name) const;
   /// The tensor in storage order (row-major), converted exactly from F32/F16/BF16.
   std::vector<float> read_f32(const std::string& name) const;
+  /// Rows [first, first + count) of a 2-D tensor in storage order, converted as read_f32: what the forward
+  /// pass reads of an embedding or a head without converting the whole table.
+  std::vector<float> read_rows_f32(const std::string& name, std::int64_t first, std::int64_t count) const;
 
   /// A linear layer as the paper's W (in×out, y = x·W). `name` is one of linear_layer_names(), with or
   /// without the ".weight" suffix; anything else is an InputError listing valid names.
@@ -74,13 +77,5 @@ std::vector<std::string> linear_layer_names(const LlamaConfig& c);
 /// [out, in] storage shape of a canonical tensor for config `c`; empty when `name` is not a tensor of
 /// the Llama architecture.
 std::vector<std::int64_t> expected_shape(const LlamaConfig& c, const std::string& name);
-
-/// Writes config.json and model.safetensors (weights in `dtype`) of a random Llama with config `c` into
-/// `dir`, for tests and benchmarks at realistic shapes. Linear weights and lm_head are N(0, 1/in), the
-/// embedding N(0, 0.02²) (the HF initializer range), norms 1 + N(0, 0.01²); each tensor's stream is keyed
-/// by (seed, name), and tensors are streamed to disk one at a time (a TinyLlama-sized model never sits in
-/// memory). With tied embeddings only model.embed_tokens.weight is written.
-void write_synthetic_llama(const std::filesystem::path& dir, const LlamaConfig& c, std::uint64_t seed,
-                           DType dtype = DType::BF16);
 
 }  // namespace srr::model

@@ -16,56 +16,50 @@ using la::Op;
 
 namespace {
 
-Matrix<float> load_in_out(const Checkpoint& ck, const std::string& name) {
-  const auto shape = ck.shape(name);
-  SRR_ASSERT(shape.size() == 2);
-  const auto values = ck.read_f32(name);
-  return Matrix<float>::from_out_in(std::span<const float>(values), shape[0], shape[1]);
-}
+/// How much of the head is converted to float32 at once: the whole of a small model's (so its logits are one
+/// gemm), 64 MiB slices of a large vocabulary's.
+constexpr std::size_t k_head_slice_bytes = 64u << 20;
 
 }  // namespace
 
-Llama::Llama(const Checkpoint& ck) : config_(ck.config()) {
-  const LlamaConfig& c = config_;
-  embed_ = load_in_out(ck, "model.embed_tokens.weight");
-  if (!c.tied_embeddings) lm_head_ = load_in_out(ck, "lm_head.weight");
-  final_norm_ = ck.read_f32("model.norm.weight");
-  const auto names = ck.linear_layer_names();
-  layers_.resize(static_cast<std::size_t>(c.layers));
-  for (int i = 0; i < c.layers; ++i) {
-    Layer& l = layers_[static_cast<std::size_t>(i)];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    l.attn_norm = ck.read_f32(p + "input_layernorm.weight");
-    l.ffn_norm = ck.read_f32(p + "post_attention_layernorm.weight");
-    Linear* lin[7] = {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};  // linear_layer_names() order
-    for (int j = 0; j < 7; ++j) {
-      lin[j]->name = names[static_cast<std::size_t>(7 * i + j)];
-      lin[j]->W = ck.linear_weight(lin[j]->name);
-    }
+// ---- Linear and DecoderLayer ----
+
+Matrix<float> Linear::apply(const Matrix<float>& X) const {
+  Matrix<float> Y = la::matmul(X, W);
+  if (!L.empty()) {
+    const Matrix<float> Z = la::matmul(X, L);  // T×r
+    la::gemm(Op::N, Op::N, 1.0f, Z, R, 1.0f, Y);
   }
-  // RoPE angles in double, rounded once: position·θ^(−2i/d) loses ~1e-5 rad in float at position 512.
-  const int half = c.head_dim / 2;
-  cos_.resize(static_cast<std::size_t>(c.max_pos) * half);
-  sin_.resize(cos_.size());
-  for (int pos = 0; pos < c.max_pos; ++pos)
-    for (int i = 0; i < half; ++i) {
-      const double angle = pos * std::pow(c.rope_theta, -2.0 * i / c.head_dim);
-      cos_[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
-      sin_[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle));
-    }
+  return Y;
 }
 
-Llama::Linear* Llama::find_linear(const std::string& name) {
-  for (auto& l : layers_)
-    for (Linear* lin : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
-      if (lin->name == name) return lin;
+DecoderLayer DecoderLayer::load(const Checkpoint& ck, int index) {
+  const LlamaConfig& c = ck.config();
+  require(index >= 0 && index < c.layers, "decoder layer ", index, " outside [0, ", c.layers, ")");
+  DecoderLayer l;
+  l.index = index;
+  const std::string p = "model.layers." + std::to_string(index) + ".";
+  l.attn_norm = ck.read_f32(p + "input_layernorm.weight");
+  l.ffn_norm = ck.read_f32(p + "post_attention_layernorm.weight");
+  const auto names = linear_layer_names(c);
+  Linear* lin[7] = {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};  // linear_layer_names() order
+  for (int j = 0; j < 7; ++j) {
+    lin[j]->name = names[static_cast<std::size_t>(7 * index + j)];
+    lin[j]->W = ck.linear_weight(lin[j]->name);
+  }
+  return l;
+}
+
+Linear* DecoderLayer::find_linear(const std::string& name) {
+  for (Linear* lin : {&q, &k, &v, &o, &gate, &up, &down})
+    if (lin->name == name) return lin;
   return nullptr;
 }
 
-void Llama::replace_linear(const std::string& name, LinearOverride r) {
+void DecoderLayer::replace_linear(const std::string& name, LinearOverride r) {
   Linear* lin = find_linear(name);
-  require(lin != nullptr, "replace_linear: \"", name, "\" is not a linear layer (expected e.g. ",
-          layers_.front().q.name, ")");
+  require(lin != nullptr, "replace_linear: \"", name, "\" is not a linear layer of decoder layer ", index,
+          " (expected e.g. ", q.name, ")");
   const index_t in = lin->W.rows(), out = lin->W.cols();
   require(r.Q.rows() == in && r.Q.cols() == out, "replace_linear ", name, ": Q is ", r.Q.rows(), "×",
           r.Q.cols(), ", the layer is ", in, "×", out);
@@ -80,20 +74,34 @@ void Llama::replace_linear(const std::string& name, LinearOverride r) {
   lin->R = rank0 ? Matrix<float>() : std::move(r.R);
 }
 
-Matrix<float> Llama::Linear::apply(const Matrix<float>& X) const {
-  Matrix<float> Y = la::matmul(X, W);
-  if (!L.empty()) {
-    const Matrix<float> Z = la::matmul(X, L);  // T×r
-    la::gemm(Op::N, Op::N, 1.0f, Z, R, 1.0f, Y);
-  }
-  return Y;
+std::size_t DecoderLayer::bytes() const {
+  std::size_t n = attn_norm.size() + ffn_norm.size();
+  for (const Linear* lin : {&q, &k, &v, &o, &gate, &up, &down})
+    n += static_cast<std::size_t>(lin->W.size() + lin->L.size() + lin->R.size());
+  return n * sizeof(float);
 }
 
-void Llama::call_hook(const Linear& lin, const Matrix<float>& X) const {
-  if (hook_) hook_(lin.name, X);
+// ---- LayerwiseForward ----
+
+LayerwiseForward::LayerwiseForward(const Checkpoint& ck)
+    : ckpt_(ck),
+      config_(ck.config()),
+      head_(ck.config().tied_embeddings ? "model.embed_tokens.weight" : "lm_head.weight"),
+      final_norm_(ck.read_f32("model.norm.weight")) {
+  const LlamaConfig& c = config_;
+  // RoPE angles in double, rounded once: position·θ^(−2i/d) loses ~1e-5 rad in float at position 512.
+  const int half = c.head_dim / 2;
+  cos_.resize(static_cast<std::size_t>(c.max_pos) * half);
+  sin_.resize(cos_.size());
+  for (int pos = 0; pos < c.max_pos; ++pos)
+    for (int i = 0; i < half; ++i) {
+      const double angle = pos * std::pow(c.rope_theta, -2.0 * i / c.head_dim);
+      cos_[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
+      sin_[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::sin(angle));
+    }
 }
 
-Matrix<float> Llama::rms_norm(const Matrix<float>& X, const std::vector<float>& w) const {
+Matrix<float> LayerwiseForward::rms_norm(const Matrix<float>& X, const std::vector<float>& w) const {
   const index_t T = X.rows(), d = X.cols();
   std::vector<double> ss(static_cast<std::size_t>(T), 0.0);
   for (index_t j = 0; j < d; ++j) {
@@ -113,7 +121,7 @@ Matrix<float> Llama::rms_norm(const Matrix<float>& X, const std::vector<float>& 
   return Y;
 }
 
-void Llama::rope(Matrix<float>& X, int heads) const {
+void LayerwiseForward::rope(Matrix<float>& X, int heads) const {
   const index_t T = X.rows();
   const int hd = config_.head_dim, half = hd / 2;
   for (int h = 0; h < heads; ++h)
@@ -132,7 +140,7 @@ void Llama::rope(Matrix<float>& X, int heads) const {
     }
 }
 
-Matrix<float> Llama::attention(const Matrix<float>& Q, const Matrix<float>& K, const Matrix<float>& V) const {
+Matrix<float> LayerwiseForward::attention(const Matrix<float>& Q, const Matrix<float>& K, const Matrix<float>& V) const {
   const index_t T = Q.rows();
   const int hd = config_.head_dim, group = config_.heads / config_.kv_heads;
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
@@ -158,7 +166,7 @@ Matrix<float> Llama::attention(const Matrix<float>& Q, const Matrix<float>& K, c
   return out;
 }
 
-Matrix<float> Llama::logits(std::span<const int> tokens) const {
+Matrix<float> LayerwiseForward::embed(std::span<const int> tokens) const {
   const LlamaConfig& c = config_;
   const index_t T = static_cast<index_t>(tokens.size());
   require(T > 0, "logits: empty token window");
@@ -168,45 +176,81 @@ Matrix<float> Llama::logits(std::span<const int> tokens) const {
     const int tok = tokens[static_cast<std::size_t>(t)];
     require(tok >= 0 && tok < c.vocab, "logits: token id ", tok, " at position ", t, " is outside [0, ", c.vocab,
             ")");
-    const float* e = embed_.col(tok);
-    for (index_t j = 0; j < c.hidden; ++j) X(t, j) = e[j];
+    const auto e = ckpt_.read_rows_f32("model.embed_tokens.weight", tok, 1);
+    for (index_t j = 0; j < c.hidden; ++j) X(t, j) = e[static_cast<std::size_t>(j)];
   }
+  return X;
+}
+
+void LayerwiseForward::apply(const DecoderLayer& l, Matrix<float>& X, const InputHook& hook) const {
+  const LlamaConfig& c = config_;
+  auto call_hook = [&](const Linear& lin, const Matrix<float>& in) {
+    if (hook) hook(lin.name, in);
+  };
   auto add = [](Matrix<float>& acc, const Matrix<float>& d) {
     float* a = acc.data();
     const float* b = d.data();
     for (index_t i = 0; i < acc.size(); ++i) a[i] += b[i];
   };
-  for (const Layer& l : layers_) {
-    const Matrix<float> xn = rms_norm(X, l.attn_norm);
-    for (const Linear* lin : {&l.q, &l.k, &l.v}) call_hook(*lin, xn);
-    Matrix<float> q = l.q.apply(xn), k = l.k.apply(xn);
-    const Matrix<float> v = l.v.apply(xn);
-    rope(q, c.heads);
-    rope(k, c.kv_heads);
-    const Matrix<float> att = attention(q, k, v);
-    call_hook(l.o, att);
-    add(X, l.o.apply(att));
+  const Matrix<float> xn = rms_norm(X, l.attn_norm);
+  for (const Linear* lin : {&l.q, &l.k, &l.v}) call_hook(*lin, xn);
+  Matrix<float> q = l.q.apply(xn), k = l.k.apply(xn);
+  const Matrix<float> v = l.v.apply(xn);
+  rope(q, c.heads);
+  rope(k, c.kv_heads);
+  const Matrix<float> att = attention(q, k, v);
+  call_hook(l.o, att);
+  add(X, l.o.apply(att));
 
-    const Matrix<float> xf = rms_norm(X, l.ffn_norm);
-    call_hook(l.gate, xf);
-    call_hook(l.up, xf);
-    Matrix<float> g = l.gate.apply(xf);
-    const Matrix<float> u = l.up.apply(xf);
-    for (index_t i = 0; i < g.size(); ++i) {
-      const float a = g.data()[i];
-      g.data()[i] = a / (1.0f + std::exp(-a)) * u.data()[i];  // SwiGLU: silu(gate)·up
-    }
-    call_hook(l.down, g);
-    add(X, l.down.apply(g));
+  const Matrix<float> xf = rms_norm(X, l.ffn_norm);
+  call_hook(l.gate, xf);
+  call_hook(l.up, xf);
+  Matrix<float> g = l.gate.apply(xf);
+  const Matrix<float> u = l.up.apply(xf);
+  for (index_t i = 0; i < g.size(); ++i) {
+    const float a = g.data()[i];
+    g.data()[i] = a / (1.0f + std::exp(-a)) * u.data()[i];  // SwiGLU: silu(gate)·up
   }
+  call_hook(l.down, g);
+  add(X, l.down.apply(g));
+}
+
+Matrix<float> LayerwiseForward::logits(const Matrix<float>& X) const {
+  const index_t T = X.rows(), d = config_.hidden, vocab = config_.vocab;
   const Matrix<float> xn = rms_norm(X, final_norm_);
-  return la::matmul(lm_head_.empty() ? embed_ : lm_head_, xn, Op::T, Op::T);
+  Matrix<float> out(vocab, T);
+  const index_t slice = std::max<index_t>(1, static_cast<index_t>(k_head_slice_bytes / (sizeof(float) * d)));
+  for (index_t v0 = 0; v0 < vocab; v0 += slice) {
+    const index_t n = std::min(slice, vocab - v0);
+    const auto rows = ckpt_.read_rows_f32(head_, v0, n);  // n×d row-major = d×n column-major
+    la::gemm(Op::T, Op::T, n, T, d, 1.0f, rows.data(), d, xn.data(), T, 0.0f, out.data() + v0, vocab);
+  }
+  return out;
+}
+
+// ---- Llama ----
+
+Llama::Llama(const Checkpoint& ck) : forward_(ck) {
+  for (int i = 0; i < ck.config().layers; ++i) layers_.push_back(DecoderLayer::load(ck, i));
+}
+
+void Llama::replace_linear(const std::string& name, LinearOverride r) {
+  for (auto& l : layers_)
+    if (l.find_linear(name)) return l.replace_linear(name, std::move(r));
+  throw InputError("replace_linear: \"" + name + "\" is not a linear layer (expected e.g. " + layers_.front().q.name +
+                   ")");
+}
+
+Matrix<float> Llama::logits(std::span<const int> tokens) const {
+  Matrix<float> X = forward_.embed(tokens);
+  for (const DecoderLayer& l : layers_) forward_.apply(l, X, hook_);
+  return forward_.logits(X);
 }
 
 std::vector<int> Llama::generate_greedy(int bos, int steps) const {
   require(steps >= 0, "generate_greedy: negative step count ", steps);
-  require(steps < config_.max_pos, "generate_greedy: ", steps, " steps after BOS exceed max_position_embeddings ",
-          config_.max_pos);
+  require(steps < config().max_pos, "generate_greedy: ", steps, " steps after BOS exceed max_position_embeddings ",
+          config().max_pos);
   std::vector<int> window = {bos};
   for (int s = 0; s < steps; ++s) {
     const Matrix<float> lg = logits(window);

@@ -10,6 +10,7 @@
 
 #include "base/error.hpp"
 #include "model/checkpoint.hpp"
+#include "model/synthetic_checkpoint.hpp"
 #include "model/config.hpp"
 #include "model/safetensors.hpp"
 #include "support.hpp"

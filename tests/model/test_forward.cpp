@@ -12,6 +12,7 @@
 #include "base/error.hpp"
 #include "base/rng.hpp"
 #include "model/checkpoint.hpp"
+#include "model/synthetic_checkpoint.hpp"
 #include "model/forward.hpp"
 #include "support.hpp"
 
