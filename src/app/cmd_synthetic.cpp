@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 constexpr const char* kUsage =
     "usage: srr synthetic --shape NAME --out DIR [--layers N] [--vocab V] [--dtype bf16|fp16|fp32]\n"
     "                     [--max-shard-size 5GB] [--seed S] [--no-tokenizer]\n"
+    "                     [--hidden H --heads A --kv-heads K --intermediate F]   (narrower rehearsals)\n"
     "Writes a random Llama checkpoint with the shapes of NAME (llama2-7b, llama2-13b, llama2-70b, llama3-8b,\n"
     "tinyllama-1.1b) into the new directory DIR: config.json, model-0000i-of-0000n.safetensors listed by\n"
     "model.safetensors.index.json, tokenizer.json. The values are random; the shapes, dtype, sizes and layout\n"
@@ -64,6 +65,10 @@ int run_synthetic(int argc, char** argv) {
       ("shape", po::value<std::string>(), "llama2-7b | llama2-13b | llama2-70b | llama3-8b | tinyllama-1.1b")
       ("out", po::value<std::string>(), "directory to create (it must not exist, or be empty)")
       ("layers", po::value<int>(), "decoder layers (default: the shape's)")
+      ("hidden", po::value<int>(), "override the hidden size (a narrower rehearsal of the same layout)")
+      ("heads", po::value<int>(), "override the attention heads (head_dim = hidden / heads)")
+      ("kv-heads", po::value<int>(), "override the key/value heads")
+      ("intermediate", po::value<int>(), "override the MLP width")
       ("vocab", po::value<int>(), "vocabulary size (default: the shape's; at least 354 with the tokenizer)")
       ("dtype", po::value<std::string>()->default_value("bf16"), "bf16 | fp16 | fp32")
       ("max-shard-size", po::value<std::string>()->default_value("5GB"),
@@ -80,6 +85,13 @@ int run_synthetic(int argc, char** argv) {
   s.config = model::named_shape(vm["shape"].as<std::string>());
   if (vm.count("layers")) s.config.layers = vm["layers"].as<int>();
   if (vm.count("vocab")) s.config.vocab = vm["vocab"].as<int>();
+  if (vm.count("hidden")) s.config.hidden = vm["hidden"].as<int>();
+  if (vm.count("heads")) s.config.heads = vm["heads"].as<int>();
+  if (vm.count("kv-heads")) s.config.kv_heads = vm["kv-heads"].as<int>();
+  if (vm.count("intermediate")) s.config.intermediate = vm["intermediate"].as<int>();
+  require(s.config.heads > 0 && s.config.hidden % s.config.heads == 0, "--hidden ", s.config.hidden,
+          " must be a multiple of --heads ", s.config.heads);
+  s.config.head_dim = s.config.hidden / s.config.heads;
   require(s.config.layers >= 1 && s.config.layers <= 1000, "--layers must be in 1..1000, got ", s.config.layers);
   require(s.config.vocab >= 1, "--vocab must be positive, got ", s.config.vocab);
   s.dtype = dtype_from_option(vm["dtype"].as<std::string>());

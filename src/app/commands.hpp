@@ -12,5 +12,6 @@ int run_quantize(int argc, char** argv);
 int run_sweep(int argc, char** argv);
 int run_export(int argc, char** argv);
 int run_synthetic(int argc, char** argv);
+int run_allocate(int argc, char** argv);
 
 }  // namespace srr::app

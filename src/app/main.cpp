@@ -19,6 +19,7 @@ struct Command {
 const std::map<std::string, Command>& commands() {
   static const std::map<std::string, Command> table = {
       {"layer", {srr::app::run_layer, "decompose one matrix with one method, print JSON"}},
+      {"allocate", {srr::app::run_allocate, "bits and rank per layer under a memory budget (multiple-choice knapsack)"}},
       {"calibrate", {srr::app::run_calibrate, "collect per-input activation statistics (MPI data-parallel)"}},
       {"eval", {srr::app::run_eval, "perplexity of the FP32 and the quantized model (MPI data-parallel)"}},
       {"quantize", {srr::app::run_quantize, "quantize every linear layer into a crash-safe HDF5 store (MPI)"}},

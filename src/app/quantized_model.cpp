@@ -5,6 +5,7 @@
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
+#include "la/lapack.hpp"
 #include "model/linear_inputs.hpp"
 #include "qer/layer.hpp"
 #include "store/calibration.hpp"
@@ -46,7 +47,17 @@ const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, c
   return cache_.front();
 }
 
-store::LayerRecord LayerQuantizer::run(const std::string& name) {
+double LayerQuantizer::activation_energy(const std::string& name) {
+  const auto W = ckpt_.linear_weight(name).cast<double>();
+  const Input& input = input_for(model::statistics_key(name), name, W.rows());
+  require(input.rxx != nullptr, "layer ", name, ": the calibration file holds no XᵀX (rerun srr calibrate without --no-xtx)");
+  const auto RW = la::matmul(*input.rxx, W);
+  double energy = 0;
+  for (index_t i = 0; i < W.size(); ++i) energy += W.data()[i] * RW.data()[i];
+  return energy;
+}
+
+store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::LayerSettings& layer) {
   Stopwatch all, read_time;
   const auto W = ckpt_.linear_weight(name);
   const double read_seconds = read_time.seconds();
@@ -56,9 +67,9 @@ store::LayerRecord LayerQuantizer::run(const std::string& name) {
   const auto& S = *input.scale;
   store::LayerRecord record =
       config_.float64
-          ? store::make_record(qer::decompose_layer(W.cast<double>(), S, config_.layer, name, *engine_, input.rxx.get()),
+          ? store::make_record(qer::decompose_layer(W.cast<double>(), S, layer, name, *engine_, input.rxx.get()),
                                S.report())
-          : store::make_record(qer::decompose_layer(W, S, config_.layer, name, *engine_, input.rxx.get()), S.report());
+          : store::make_record(qer::decompose_layer(W, S, layer, name, *engine_, input.rxx.get()), S.report());
   record.seconds["read"] = read_seconds;
   record.seconds["scale"] = scale_seconds;
   record.seconds["layer"] = all.seconds();

@@ -31,7 +31,13 @@ public:
                  std::unique_ptr<qer::SvdEngine> engine = nullptr);
   /// The decomposition of one linear layer; depends only on (weights, statistics, settings, seed, name).
   /// Its timings include "read", "scale" and "layer" (the whole call).
-  store::LayerRecord run(const std::string& name);
+  store::LayerRecord run(const std::string& name) { return run(name, config_.layer); }
+  /// The same with other layer settings (bits, rank, k rule) on the same scale: what `srr allocate` and
+  /// per-layer plans need, without rebuilding the input's scale.
+  store::LayerRecord run(const std::string& name, const qer::LayerSettings& layer);
+  /// tr(WᵀR_xxW) of layer `name`: the activation energy its relative activation-aware error is measured
+  /// against. InputError when the calibration file holds no XᵀX.
+  double activation_energy(const std::string& name);
   const MethodConfig& config() const { return config_; }
   std::int64_t scales_built() const { return scales_built_; }
 
