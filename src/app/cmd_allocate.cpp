@@ -13,7 +13,6 @@
 // bit width and rank), not extrapolated; the layers are spread over the MPI ranks.
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <sstream>
@@ -23,6 +22,7 @@
 #include "app/logging.hpp"
 #include "app/quantized_model.hpp"
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/timer.hpp"
 #include "dist/mpi.hpp"
 #include "model/checkpoint.hpp"
@@ -249,14 +249,7 @@ int run_allocate(int argc, char** argv) {
     r.lower_bound = bound;
   }
   if (comm.rank() == 0) {
-    const fs::path partial = out.string() + ".partial";  // the plan appears under its name only when whole
-    {
-      std::ofstream file(partial, std::ios::binary | std::ios::trunc);
-      file << plan_text(layers, r, cfg, budget, weights, vm["model"].as<std::string>());
-      file.flush();
-      require(static_cast<bool>(file), "cannot write the plan '", partial.string(), "'");
-    }
-    fs::rename(partial, out);
+    write_file_atomic(out, plan_text(layers, r, cfg, budget, weights, vm["model"].as<std::string>()), Replace::never);
   }
   SRR_LOG(info) << "allocate: " << layers.size() << " layers, budget " << budget << " bits/weight, used "
                 << r.cost / weights << ", objective " << r.objective << " (lower bound " << r.lower_bound << ", gap "
