@@ -109,8 +109,19 @@ std::vector<Group> group_by_if(const Collection& c, const std::set<std::string>&
   return groups;
 }
 
+/// The look of a group's series: QER dashed, SRR solid, other methods dotted; the colour is shared by the
+/// groups that differ only in their method (e.g. QER and SRR of one scale), so each pair reads at a glance.
+void set_style(const Collection& c, const Settings& key, Series& s) {
+  const auto method = key.find("method");
+  const std::string m = method == key.end() ? "" : method->second;
+  s.style = m == "srr" ? LineStyle::solid : m == "qer" ? LineStyle::dashed : LineStyle::dotted;
+  Settings rest = key;
+  rest.erase("method");
+  s.colour_group = rest.empty() ? std::string("(all)") : label(c, rest);
+}
+
 /// A series over a numeric x key: one point per x value (mean ± std over the members with that value).
-/// Groups without the key become a dashed horizontal reference across [x_lo, x_hi].
+/// Groups without the key become a dotted horizontal reference across [x_lo, x_hi].
 std::vector<Series> numeric_series(const Collection& c, const std::string& x_key, const Metric& metric,
                                    const std::function<bool(const Entry&)>& keep) {
   double lo = std::numeric_limits<double>::infinity(), hi = -lo;
@@ -122,11 +133,13 @@ std::vector<Series> numeric_series(const Collection& c, const std::string& x_key
   for (const auto& g : group_by_if(c, {"seed", x_key}, keep)) {
     Series s;
     s.name = label(c, g.key);
+    set_style(c, g.key, s);
     if (!has(c.entries[g.members.front()], x_key)) {
       const MeanStd m = over(c, g.members, metric);
       s.x = {lo, hi};
       s.y = {m.mean, m.mean};
-      s.dashed = true;
+      s.style = LineStyle::dotted;
+      s.colour_group.clear();  // a reference has a colour of its own
     } else {
       std::vector<std::pair<double, std::string>> xs;
       for (const auto& v : values_of(c, x_key))
@@ -405,35 +418,39 @@ std::string summary_md(const Collection& c, const std::vector<std::string>& plot
   return os.str();
 }
 
-std::vector<std::pair<std::string, Chart>> make_plots(const Collection& c) {
-  std::vector<std::pair<std::string, Chart>> out;
+/// k* per layer as a heat map: one row per SRR setting (mean over seeds), one column per layer in store
+/// order; nullopt when no SRR point has finished.
+std::optional<Heatmap> k_star_heatmap(const Collection& c) {
+  const auto first_srr = std::find_if(c.entries.begin(), c.entries.end(),
+                                      [](const Entry& e) { return is_srr(e) && is_done(e) && !e.result.layers.empty(); });
+  if (first_srr == c.entries.end()) return std::nullopt;
+  Heatmap map{"k* per layer: directions kept out of the quantizer (SRR, mean over seeds)", "layer", "setting", "k*",
+              {}, {}, {}};
+  for (const auto& l : first_srr->result.layers) map.columns.push_back(short_layer(l.name));
+  for (const auto& g : group_by_if(c, {"seed"}, is_srr)) {
+    map.rows.push_back(label(c, g.key));
+    auto& row = map.values.emplace_back();
+    for (std::size_t i = 0; i < map.columns.size(); ++i) {
+      std::vector<double> v;
+      for (const auto m : g.members) {
+        const auto& e = c.entries[m];
+        v.push_back(is_done(e) && i < e.result.layers.size() ? static_cast<double>(e.result.layers[i].k_star) : kNaN);
+      }
+      row.push_back(mean_std(v).mean);
+    }
+  }
+  return map;
+}
+
+/// Every plot that applies, as (file, SVG text).
+std::vector<std::pair<std::string, std::string>> make_plots(const Collection& c) {
+  std::vector<std::pair<std::string, std::string>> out;
   const auto quantized = [](const Entry& e) { return get(e, "method") != "fp32"; };
   if (!values_of(c, "rank").empty()) {
     Chart ch{"Perplexity against rank", "rank r", "perplexity", {}, numeric_series(c, "rank", perplexity_metric, {})};
-    out.emplace_back("plots/ppl_vs_rank.svg", std::move(ch));
+    out.emplace_back("plots/ppl_vs_rank.svg", render_svg(ch));
   }
-  // k* per layer: one series per SRR setting (mean over seeds), layers in store order
-  const auto first_srr = std::find_if(c.entries.begin(), c.entries.end(),
-                                      [](const Entry& e) { return is_srr(e) && is_done(e) && !e.result.layers.empty(); });
-  if (first_srr != c.entries.end()) {
-    Chart ch{"k* per layer (SRR)", "layer", "k* (directions kept out of the quantizer)", {}, {}};
-    for (const auto& l : first_srr->result.layers) ch.categories.push_back(short_layer(l.name));
-    for (const auto& g : group_by_if(c, {"seed"}, is_srr)) {
-      Series s;
-      s.name = label(c, g.key);
-      for (std::size_t i = 0; i < ch.categories.size(); ++i) {
-        std::vector<double> v;
-        for (const auto m : g.members) {
-          const auto& e = c.entries[m];
-          v.push_back(is_done(e) && i < e.result.layers.size() ? static_cast<double>(e.result.layers[i].k_star) : kNaN);
-        }
-        s.x.push_back(static_cast<double>(i));
-        s.y.push_back(mean_std(v).mean);
-      }
-      ch.series.push_back(std::move(s));
-    }
-    out.emplace_back("plots/k_star_per_layer.svg", std::move(ch));
-  }
+  if (const auto map = k_star_heatmap(c)) out.emplace_back("plots/k_star_per_layer.svg", render_heatmap_svg(*map));
   // win-rate per scale: one series per remaining setting (e.g. rank), mean ± std over seeds
   if (!c.win_rate.empty()) {
     Chart ch{"Win-rate of SRR over QER (layer error, activation-aware)", "scale", "layers where SRR wins (%)",
@@ -441,7 +458,7 @@ std::vector<std::pair<std::string, Chart>> make_plots(const Collection& c) {
     if (ch.categories.empty()) ch.categories = {"(default scale)"};  // with_value() keeps points without a scale
     for (const auto& g : group_by_if(c, {"seed", "scale"}, is_srr)) {
       Series s;
-      s.name = label(c, g.key);
+      s.name = label(c, g.key);  // one colour per setting: the scales are the x axis here
       for (std::size_t i = 0; i < ch.categories.size(); ++i) {
         const MeanStd m = over(c, with_value(c, g.members, "scale", ch.categories[i]), win_rate_metric);
         s.x.push_back(static_cast<double>(i));
@@ -450,12 +467,12 @@ std::vector<std::pair<std::string, Chart>> make_plots(const Collection& c) {
       }
       ch.series.push_back(std::move(s));
     }
-    out.emplace_back("plots/win_rate_by_scale.svg", std::move(ch));
+    out.emplace_back("plots/win_rate_by_scale.svg", render_svg(ch));
   }
   if (!values_of(c, "bits", quantized).empty()) {
     Chart ch{"Layer error against bits", "bits", "mean tr(ΔᵀR_xxΔ)/tr(WᵀR_xxW)", {},
              numeric_series(c, "bits", act_error_metric, quantized)};
-    out.emplace_back("plots/error_vs_bits.svg", std::move(ch));
+    out.emplace_back("plots/error_vs_bits.svg", render_svg(ch));
   }
   return out;
 }
@@ -491,8 +508,8 @@ CollectCounts collect(const Grid& grid, const std::vector<Point>& points, const 
   const Collection c = gather(grid.name, grid.report, points, paths);
   const fs::path dir = paths.grid_dir();
   std::vector<std::string> plot_files;
-  for (const auto& [file, chart] : make_plots(c)) {
-    write_file_atomic(with_parents(dir / file), render_svg(chart));
+  for (const auto& [file, svg] : make_plots(c)) {
+    write_file_atomic(with_parents(dir / file), svg);
     plot_files.push_back(file);
   }
   for (const auto& f : kPlotFiles)

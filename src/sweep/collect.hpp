@@ -71,9 +71,10 @@ MeanStd over(const Collection& c, const std::vector<std::size_t>& members, const
 std::string summary_csv(const Collection& c);
 /// `plots` are the plot files (relative to the summary) to show.
 std::string summary_md(const Collection& c, const std::vector<std::string>& plots);
-/// The plots that apply to this collection, as (file name, chart): perplexity vs rank, k* per layer,
-/// win-rate of SRR over QER per scale, layer error vs bits.
-std::vector<std::pair<std::string, Chart>> make_plots(const Collection& c);
+/// The plots that apply to this collection, as (file name, SVG text): perplexity vs rank, k* per layer (a
+/// heat map), win-rate of SRR over QER per scale, layer error vs bits. Line charts draw one colour per
+/// setting without its method and one line style per method (SRR solid, QER dashed, others dotted).
+std::vector<std::pair<std::string, std::string>> make_plots(const Collection& c);
 /// Writes index.h5 atomically: `/points/<id>` is an external link to `points/<id>.h5` for every point that
 /// has a file; root attributes hold the grid name, every planned point with its status (JSON) and the CSV.
 void write_index(const std::filesystem::path& path, const Collection& c);

@@ -67,6 +67,41 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
   return ticks;
 }
 
+const char* dash_array(LineStyle style, bool legend) {
+  switch (style) {
+    case LineStyle::solid: return "";
+    case LineStyle::dashed: return legend ? " stroke-dasharray=\"4 3\"" : " stroke-dasharray=\"6 4\"";
+    case LineStyle::dotted: return " stroke-dasharray=\"1.5 3\"";
+  }
+  return "";
+}
+
+const char* style_name(LineStyle style) {
+  return style == LineStyle::solid ? "solid" : style == LineStyle::dashed ? "dashed" : "dotted";
+}
+
+/// The colour of every series: one per colour group, in order of first appearance, and one for each
+/// series without a group.
+std::vector<std::string> series_colours(const std::vector<Series>& series) {
+  std::vector<std::string> groups, out;
+  for (const auto& s : series) {
+    std::size_t index = groups.size();
+    if (!s.colour_group.empty()) index = std::find(groups.begin(), groups.end(), s.colour_group) - groups.begin();
+    if (index == groups.size()) groups.push_back(s.colour_group.empty() ? "\x01" + s.name : s.colour_group);
+    out.push_back(kColours[index % std::size(kColours)]);
+  }
+  return out;
+}
+
+/// White → dark blue as t goes 0 → 1.
+std::string cell_colour(double t) {
+  t = std::clamp(t, 0.0, 1.0);
+  const auto mix = [&](double a, double b) { return static_cast<int>(std::lround(a + (b - a) * t)); };
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", mix(255, 8), mix(255, 48), mix(255, 107));
+  return buf;
+}
+
 }  // namespace
 
 std::string xml_escape(const std::string& text) {
@@ -145,16 +180,18 @@ std::string render_svg(const Chart& chart) {
      << num(kTop + kPlotH / 2) << ")\">" << xml_escape(chart.y_label) << "</text>\n";
 
   // series: a polyline through the finite points in the order given, error bars, one circle per point
+  const auto colours = series_colours(chart.series);
   for (std::size_t k = 0; k < chart.series.size(); ++k) {
     const auto& s = chart.series[k];
-    const std::string colour = kColours[k % std::size(kColours)];
+    const std::string& colour = colours[k];
     std::vector<std::size_t> drawn;
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) drawn.push_back(i);
     os << "<g class=\"series\" data-name=\"" << xml_escape(s.name) << "\" data-points=\"" << drawn.size()
-       << "\" stroke=\"" << colour << "\" fill=\"" << colour << "\">\n";
+       << "\" data-colour=\"" << colour << "\" data-style=\"" << style_name(s.style) << "\" stroke=\"" << colour
+       << "\" fill=\"" << colour << "\">\n";
     if (drawn.size() > 1) {
-      os << "<polyline fill=\"none\" stroke-width=\"1.6\"" << (s.dashed ? " stroke-dasharray=\"6 4\"" : "")
+      os << "<polyline fill=\"none\" stroke-width=\"1.6\"" << dash_array(s.style, false)
          << " points=\"";
       for (const auto i : drawn) os << num(px(s.x[i])) << ',' << num(py(s.y[i])) << ' ';
       os << "\"/>\n";
@@ -173,14 +210,68 @@ std::string render_svg(const Chart& chart) {
   os << "<g class=\"legend\">\n";
   for (std::size_t k = 0; k < chart.series.size(); ++k) {
     const double y = kTop + 8 + 16 * static_cast<double>(k);
-    const std::string colour = kColours[k % std::size(kColours)];
+    const std::string& colour = colours[k];
     os << "<line x1=\"" << num(kLeft + kPlotW + 12) << "\" x2=\"" << num(kLeft + kPlotW + 32) << "\" y1=\"" << num(y)
        << "\" y2=\"" << num(y) << "\" stroke=\"" << colour << "\" stroke-width=\"2\""
-       << (chart.series[k].dashed ? " stroke-dasharray=\"4 3\"" : "") << "/>\n"
+       << dash_array(chart.series[k].style, true) << "/>\n"
        << "<text x=\"" << num(kLeft + kPlotW + 38) << "\" y=\"" << num(y + 4) << "\" font-size=\"10\">"
        << xml_escape(chart.series[k].name) << "</text>\n";
   }
   os << "</g>\n</svg>\n";
+  return os.str();
+}
+
+
+std::string render_heatmap_svg(const Heatmap& map) {
+  const double cols = static_cast<double>(std::max<std::size_t>(map.columns.size(), 1));
+  const double rows = static_cast<double>(std::max<std::size_t>(map.rows.size(), 1));
+  const double cell_w = std::clamp(620.0 / cols, 6.0, 28.0), cell_h = std::clamp(300.0 / rows, 10.0, 24.0);
+  const double left = 240, top = 48, plot_w = cell_w * cols, plot_h = cell_h * rows;
+  const double width = left + plot_w + 120, height = top + plot_h + 110;
+  double vmax = 0;
+  for (const auto& row : map.values)
+    for (double v : row)
+      if (std::isfinite(v)) vmax = std::max(vmax, v);
+  std::ostringstream os;
+  os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+     << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << num(width) << "\" height=\"" << num(height)
+     << "\" viewBox=\"0 0 " << num(width) << ' ' << num(height) << "\" font-family=\"sans-serif\" font-size=\"11\">\n"
+     << "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+     << "<text x=\"" << num(width / 2) << "\" y=\"24\" text-anchor=\"middle\" font-size=\"15\">"
+     << xml_escape(map.title) << "</text>\n<g class=\"cells\">\n";
+  for (std::size_t i = 0; i < map.rows.size(); ++i)
+    for (std::size_t j = 0; j < map.columns.size(); ++j) {
+      const double v = i < map.values.size() && j < map.values[i].size() ? map.values[i][j] : NAN;
+      os << "<rect class=\"cell\" data-row=\"" << i << "\" data-col=\"" << j << "\" data-value=\""
+         << (std::isfinite(v) ? tick_label(v) : "nan") << "\" x=\"" << num(left + cell_w * static_cast<double>(j))
+         << "\" y=\"" << num(top + cell_h * static_cast<double>(i)) << "\" width=\"" << num(cell_w) << "\" height=\""
+         << num(cell_h) << "\" fill=\"" << (std::isfinite(v) ? cell_colour(vmax > 0 ? v / vmax : 0) : "#bbbbbb")
+         << "\"><title>" << xml_escape(map.rows[i]) << " · " << xml_escape(map.columns[j]) << ": "
+         << (std::isfinite(v) ? tick_label(v) : "missing") << "</title></rect>\n";
+    }
+  os << "</g>\n<g class=\"labels\">\n";
+  for (std::size_t i = 0; i < map.rows.size(); ++i)
+    os << "<text x=\"" << num(left - 6) << "\" y=\"" << num(top + cell_h * (static_cast<double>(i) + 0.5) + 4)
+       << "\" text-anchor=\"end\">" << xml_escape(map.rows[i]) << "</text>\n";
+  for (std::size_t j = 0; j < map.columns.size(); ++j) {
+    const double x = left + cell_w * (static_cast<double>(j) + 0.5), y = top + plot_h + 12;
+    os << "<text x=\"" << num(x) << "\" y=\"" << num(y) << "\" text-anchor=\"end\" font-size=\"9\" transform=\"rotate(-60 "
+       << num(x) << ' ' << num(y) << ")\">" << xml_escape(map.columns[j]) << "</text>\n";
+  }
+  os << "<text x=\"" << num(left + plot_w / 2) << "\" y=\"" << num(height - 8) << "\" text-anchor=\"middle\">"
+     << xml_escape(map.x_label) << "</text>\n"
+     << "<text x=\"14\" y=\"" << num(top + plot_h / 2) << "\" text-anchor=\"middle\" transform=\"rotate(-90 14 "
+     << num(top + plot_h / 2) << ")\">" << xml_escape(map.y_label) << "</text>\n</g>\n";
+  // colour bar: 0 at the bottom, the largest value at the top
+  const double bx = left + plot_w + 24, bh = std::max(plot_h, 60.0);
+  os << "<g class=\"colour-bar\">\n";
+  for (int k = 0; k < 20; ++k)
+    os << "<rect x=\"" << num(bx) << "\" y=\"" << num(top + bh * (19 - k) / 20.0) << "\" width=\"14\" height=\""
+       << num(bh / 20.0 + 0.5) << "\" fill=\"" << cell_colour((k + 0.5) / 20.0) << "\"/>\n";
+  os << "<text x=\"" << num(bx + 18) << "\" y=\"" << num(top + 8) << "\">" << tick_label(vmax) << "</text>\n"
+     << "<text x=\"" << num(bx + 18) << "\" y=\"" << num(top + bh) << "\">0</text>\n"
+     << "<text x=\"" << num(bx) << "\" y=\"" << num(top + bh + 18) << "\" font-size=\"10\">"
+     << xml_escape(map.value_label) << "</text>\n</g>\n</svg>\n";
   return os.str();
 }
 
