@@ -15,6 +15,7 @@ PACKAGES=(
   nlohmann-json3-dev
   clang libclang-rt-14-dev
   slurm-wlm munge
+  python3-torch
 )
 
 missing=()

@@ -36,11 +36,14 @@ using la::index_t;
 using model::DType;
 
 constexpr const char* kUsage =
-    "usage: srr export --store STORE.h5 --model PATH --out DIR [--dtype fp32|bf16] [--adapter-only] [--json]\n"
+    "usage: srr export --store STORE.h5 --model PATH --out DIR [--dtype fp32|bf16] [--adapter-only]\n"
+    "                  [--peft-convention srr|release] [--json]\n"
     "Writes DIR/model.safetensors + config.json (+ the tokenizer files beside PATH): the checkpoint with every\n"
     "linear layer's weight replaced by the store's dequantized Q; and DIR/adapter_model.safetensors +\n"
-    "adapter_config.json: a PEFT LoRA adapter (lora_B·lora_A = L·R, scaling 1). Base + adapter = the store's\n"
-    "Q + L·R. PATH must be the checkpoint the store was quantized from; every layer must be done.";
+    "adapter_config.json: a PEFT LoRA adapter (scaling·lora_B·lora_A = L·R; scaling 1, or 2 with the SRR\n"
+    "release's convention), and DIR/qpeft.json + freeze_rank_dict.json: per layer k* and the spectrum of L·R\n"
+    "for QPEFT fine-tuning (docs/qpeft.md). Base + adapter = the store's Q + L·R. PATH must be the\n"
+    "checkpoint the store was quantized from; every layer must be done.";
 
 /// Tokenizer and generation files a Hugging Face directory may carry, plus llama2.c's tok*.bin (which our
 /// own reader finds beside a model, app/text_input.hpp).
@@ -74,11 +77,18 @@ nlohmann::json export_config(const model::Checkpoint& ckpt, const fs::path& sour
 }
 
 /// A quantized layer in the orientation of the exported checkpoint: Q (in×out) and R (r×out) with their
-/// output columns in HF's RoPE order when the source is llama2.c. Q must survive the export dtype exactly.
-model::LinearOverride exported_layer(const store::Store& st, std::size_t index, DType dtype,
-                                     const std::vector<index_t>* rope_order) {
+/// output columns in HF's RoPE order when the source is llama2.c, and its k*. Q must survive the export
+/// dtype exactly.
+struct ExportedLayer {
+  model::LinearOverride o;
+  index_t k_star = 0;
+};
+ExportedLayer exported_layer(const store::Store& st, std::size_t index, DType dtype,
+                             const std::vector<index_t>* rope_order) {
   const std::string& name = st.layout().layers[index].name;
-  model::LinearOverride o = to_override(st.read_layer(index));
+  const store::LayerRecord record = st.read_layer(index);
+  ExportedLayer e{to_override(record), record.k_star};
+  model::LinearOverride& o = e.o;
   if (rope_order) {
     o.Q = store::permute_columns(o.Q, *rope_order);
     if (o.R.rows() > 0) o.R = store::permute_columns(o.R, *rope_order);
@@ -87,7 +97,7 @@ model::LinearOverride exported_layer(const store::Store& st, std::size_t index, 
     for (float v : o.Q.values())
       if (model::bf16_to_f32(model::f32_to_bf16(v)) != v && !std::isnan(v))
         throw Error(detail::concat("layer ", name, ": dequantized value ", v, " is not exact in bf16"));
-  return o;
+  return e;
 }
 
 }  // namespace
@@ -102,7 +112,10 @@ int run_export(int argc, char** argv) {
       ("dtype", po::value<std::string>()->default_value("fp32"),
        "fp32 | bf16: dtype of the dequantized linear weights (other tensors keep the source's dtype; the "
        "adapter is always fp32)")
-      ("adapter-only", "write only the PEFT adapter (adapter_model.safetensors, adapter_config.json)")
+      ("adapter-only", "write only the PEFT adapter (adapter_model.safetensors, adapter_config.json, qpeft.json)")
+      ("peft-convention", po::value<std::string>()->default_value("srr"),
+       "srr: lora_alpha = r, factors as stored | release: the SRR release's QPEFT convention, lora_alpha = 2r "
+       "with B stored as its share of L·R over 2, singular values on lora_A (docs/qpeft.md)")
       ("json", "print a one-line JSON summary on stdout");
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
@@ -112,6 +125,7 @@ int run_export(int argc, char** argv) {
   require(dtype_name == "fp32" || dtype_name == "bf16", "--dtype must be fp32 or bf16, got '", dtype_name, "'");
   const DType dtype = dtype_name == "bf16" ? DType::BF16 : DType::F32;
   const bool adapter_only = vm.count("adapter-only") > 0;
+  const store::PeftConvention convention = store::peft_convention_from_string(vm["peft-convention"].as<std::string>());
   const fs::path model_path = vm["model"].as<std::string>(), out_path = vm["out"].as<std::string>();
   Stopwatch clock;
 
@@ -166,6 +180,9 @@ int run_export(int argc, char** argv) {
   const std::map<std::string, std::string> metadata = {{"format", "pt"}};  // transformers refuses files without it
   if (!adapter_only) model_writer.emplace(dir.path() / store::kExportModelFile, model_specs, metadata);
   if (rank > 0) adapter_writer.emplace(dir.path() / store::kAdapterModelFile, adapter_specs, metadata);
+  // LoftQ stores √Σ on both factors; every other method keeps Σ on R (qer/layer.cpp, low_rank_factors).
+  const bool sqrt_balanced = st.header().config.value("method", std::string()) == "loftq";
+  std::vector<store::QpeftLayer> qpeft_layers;
   for (const auto& spec : model_specs) {
     const auto it = layer_index.find(spec.name);
     const auto* order = rope_order(spec.name);
@@ -175,9 +192,11 @@ int run_export(int argc, char** argv) {
       if (model_writer) model_writer->append(ckpt.read_f32(spec.name));
       continue;
     }
-    const model::LinearOverride o = exported_layer(st, it->second, dtype, order);
+    auto [o, k_star] = exported_layer(st, it->second, dtype, order);
     if (model_writer) model_writer->append(o.Q.values());
+    qpeft_layers.push_back({layout.layers[it->second].name, k_star, store::product_singular_values(o.L, o.R)});
     if (adapter_writer) {
+      store::apply_peft_convention(convention, sqrt_balanced, o.L, o.R);
       adapter_writer->append(o.L.values());  // L (in×r) column-major = lora_A [r][in]
       adapter_writer->append(o.R.values());  // R (r×out) column-major = lora_B [out][r]
     }
@@ -196,8 +215,17 @@ int run_export(int argc, char** argv) {
     // PEFT loads the base from base_model_name_or_path: the exported directory itself, or (adapter only)
     // the source, to which the adapter applies only after its linear weights are replaced by Q.
     const std::string base = adapter_only ? model_path.string() : fs::absolute(dir.final_path()).string();
-    dir.write_file(store::kAdapterConfigFile, store::peft_lora_config(rank, targets, base).dump(2) + "\n");
+    dir.write_file(store::kAdapterConfigFile,
+                   store::peft_lora_config(rank, targets, base, store::peft_lora_alpha(convention, rank)).dump(2) +
+                       "\n");
   }
+  // Written for rank 0 as well: a QLoRA-style run starts from the weight-only base and needs to know it is one.
+  std::sort(qpeft_layers.begin(), qpeft_layers.end(), [&](const auto& a, const auto& b) {
+    return layer_index.at(a.name + ".weight") < layer_index.at(b.name + ".weight");
+  });
+  dir.write_file(store::kQpeftFile,
+                 store::qpeft_metadata(convention, rank, st.header().config, qpeft_layers).dump(2) + "\n");
+  dir.write_file(store::kFreezeRankFile, store::freeze_rank_dict(qpeft_layers).dump(2) + "\n");
   std::vector<std::pair<std::string, std::uintmax_t>> files;
   for (const auto& e : fs::directory_iterator(dir.path()))
     files.emplace_back(e.path().filename().string(), e.file_size());
@@ -207,6 +235,7 @@ int run_export(int argc, char** argv) {
   nlohmann::json report = {
       {"command", "export"}, {"store", st.path().string()}, {"model", model_path.string()},
       {"out", dir.final_path().string()}, {"dtype", dtype_name}, {"adapter_only", adapter_only},
+      {"peft_convention", store::to_string(convention)},
       {"layers", layout.layers.size()}, {"rank", rank}, {"quant_scheme", quant::to_string(layout.quant.scheme)},
       {"rope", cfg.rope_interleaved ? "q_proj/k_proj rows permuted from llama2.c interleaved to HF rotate_half"
                                     : "rotate_half (unchanged)"},

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "la/lapack.hpp"
 #include "model/json_input.hpp"
 #include "model/safetensors.hpp"
 #include "base/files.hpp"
@@ -90,13 +91,85 @@ la::Matrix<float> permute_columns(const la::Matrix<float>& m, const std::vector<
   return out;
 }
 
-json peft_lora_config(index_t rank, const std::vector<std::string>& target_modules, const std::string& base_model) {
+PeftConvention peft_convention_from_string(const std::string& s) {
+  if (s == "srr") return PeftConvention::Srr;
+  if (s == "release") return PeftConvention::Release;
+  throw InputError("--peft-convention must be srr or release, got '" + s + "'");
+}
+
+std::string to_string(PeftConvention c) { return c == PeftConvention::Srr ? "srr" : "release"; }
+
+index_t peft_lora_alpha(PeftConvention c, index_t rank) { return c == PeftConvention::Srr ? rank : 2 * rank; }
+
+void apply_peft_convention(PeftConvention c, bool sqrt_balanced, la::Matrix<float>& L, la::Matrix<float>& R) {
+  if (c == PeftConvention::Srr) return;
+  SRR_ASSERT(L.cols() == R.rows());
+  const double scaling = static_cast<double>(peft_lora_alpha(c, R.rows())) / static_cast<double>(R.rows());
+  for (index_t i = 0; i < R.rows(); ++i) {
+    double norm2 = 0;
+    for (index_t j = 0; j < R.cols(); ++j) norm2 += static_cast<double>(R(i, j)) * R(i, j);
+    // QER/SRR: R's row i is σ_i·v_iᵀ; moving σ_i onto L's column leaves lora_B = v_i (unit), as the release.
+    const double sigma = sqrt_balanced || norm2 == 0 ? 1.0 : std::sqrt(norm2);
+    for (index_t k = 0; k < L.rows(); ++k) L(k, i) = static_cast<float>(L(k, i) * sigma);
+    for (index_t j = 0; j < R.cols(); ++j) R(i, j) = static_cast<float>(R(i, j) / (sigma * scaling));
+  }
+}
+
+std::vector<double> product_singular_values(const la::Matrix<float>& L32, const la::Matrix<float>& R32) {
+  SRR_ASSERT(L32.cols() == R32.rows());
+  const index_t r = L32.cols();
+  if (r == 0) return {};
+  const la::Matrix<double> L = L32.cast<double>();
+  la::Matrix<double> Rt(R32.cols(), r);  // Rᵀ, out×r
+  for (index_t i = 0; i < r; ++i)
+    for (index_t j = 0; j < R32.cols(); ++j) Rt(j, i) = R32(i, j);
+  const auto QL = la::orthonormalize(L), QR = la::orthonormalize(Rt);
+  const auto core_L = la::matmul(QL, L, la::Op::T);   // r×r, Q_Lᵀ·L
+  const auto core_R = la::matmul(Rt, QR, la::Op::T);  // r×r, R·Q_R
+  return la::gesdd(la::matmul(core_L, core_R), false).s;
+}
+
+json qpeft_metadata(PeftConvention c, index_t rank, const json& store_config, const std::vector<QpeftLayer>& layers) {
+  const std::string method = store_config.value("method", std::string());
+  const std::string recon = store_config.value("recon", std::string("joint"));
+  const std::string order =
+      method == "loftq"  ? "descending singular value of W - Q (LoftQ is unscaled)"
+      : method == "srr" && recon == "split"
+          ? "the freeze_rank preserved directions of S*W first (descending singular value), then the rank - "
+            "freeze_rank reconstruction components (descending singular value of the scaled residual)"
+          : "descending singular value of S*(W - Q) (the joint refit; for SRR its first freeze_rank components "
+            "are the preserved ones, as in the release)";
+  json per_layer = json::object();
+  for (const auto& l : layers) per_layer[l.name] = {{"freeze_rank", l.freeze_rank}, {"s_vals", l.s_vals}};
+  const index_t alpha = peft_lora_alpha(c, rank);
+  return {{"format", "srr-qpeft"},
+          {"version", kQpeftFormatVersion},
+          {"convention", to_string(c)},
+          {"r", rank},
+          {"lora_alpha", alpha},
+          {"scaling", rank > 0 ? static_cast<double>(alpha) / static_cast<double>(rank) : 1.0},
+          {"method", method},
+          {"component_order", "rows of lora_A / columns of lora_B: " + order +
+                                  "; components 0 .. freeze_rank-1 are the preserved (gradient-scaled) ones"},
+          {"s_vals", "singular values of the initial product lora_B*lora_A*scaling = L*R, descending (float64)"},
+          {"store_config", store_config},
+          {"layers", per_layer}};
+}
+
+json freeze_rank_dict(const std::vector<QpeftLayer>& layers) {
+  json d = json::object();
+  for (const auto& l : layers) d[l.name] = l.freeze_rank;
+  return d;
+}
+
+json peft_lora_config(index_t rank, const std::vector<std::string>& target_modules, const std::string& base_model,
+                      index_t lora_alpha) {
   // The keys PEFT's LoraConfig writes itself (peft ≥ 0.10); readers fill in defaults for any they lack.
   return json{{"peft_type", "LORA"},
               {"task_type", "CAUSAL_LM"},
               {"base_model_name_or_path", base_model},
               {"r", rank},
-              {"lora_alpha", rank},
+              {"lora_alpha", lora_alpha > 0 ? lora_alpha : rank},
               {"lora_dropout", 0.0},
               {"target_modules", target_modules},
               {"bias", "none"},

@@ -50,10 +50,54 @@ std::vector<la::index_t> hf_rope_row_order(int heads, int head_dim);
 /// is column order[j] of `m`. This is how Q (in×out) and R (r×out) follow a permutation of output rows.
 la::Matrix<float> permute_columns(const la::Matrix<float>& m, const std::vector<la::index_t>& order);
 
-/// PEFT's adapter_config.json for a LoRA of rank `rank` on the given projections (e.g. "q_proj"), with
-/// lora_alpha = rank so that PEFT's scaling alpha/r is exactly 1: base + B·A = Q + L·R with no rescaling.
+/// How an export scales and balances its LoRA factors (docs/qpeft.md). Either way base + scaling·B·A equals
+/// the store's Q + L·R (to float32 rounding for Release).
+/// * Srr: lora_alpha = r (PEFT scaling 1); lora_A = Lᵀ and lora_B = Rᵀ bit for bit as the store keeps them.
+/// * Release: the SRR release's QPEFT convention (method.md §7): lora_alpha = 2r, so scaling = 2 and B is
+///   stored as (its share of L·R)/2; and the release's balance of the factors: for QER/SRR every column of
+///   lora_B has unit norm and lora_A carries the singular values (the release's lora_B = U_r, lora_A =
+///   Σ_r·V_rᵀ·S⁻¹), for LoftQ √Σ stays on both sides as the store has it.
+enum class PeftConvention { Srr, Release };
+PeftConvention peft_convention_from_string(const std::string& s);  ///< srr|release; InputError otherwise
+std::string to_string(PeftConvention c);
+/// lora_alpha of a rank-`rank` adapter in the convention: r or 2r.
+la::index_t peft_lora_alpha(PeftConvention c, la::index_t rank);
+
+/// Rewrites one layer's factors, L (in×r) and R (r×out) as the store keeps them, into the convention.
+/// `sqrt_balanced` says the store split Σ as √Σ on both factors (LoftQ); otherwise R's rows carry it.
+/// A component whose R row is zero is left as it is.
+void apply_peft_convention(PeftConvention c, bool sqrt_balanced, la::Matrix<float>& L, la::Matrix<float>& R);
+
+/// Singular values of the product L·R (in×out, rank ≤ r), descending, computed in float64 without forming
+/// the product: L = Q_L·(Q_Lᵀ·L), Rᵀ = Q_R·(Q_Rᵀ·Rᵀ), and the r×r core (Q_Lᵀ·L)·(R·Q_R) has the same
+/// singular values. These are the release's `s_vals` (method.md §7): the spectrum of the initial B·A.
+std::vector<double> product_singular_values(const la::Matrix<float>& L, const la::Matrix<float>& R);
+
+/// PEFT's adapter_config.json for a LoRA of rank `rank` on the given projections (e.g. "q_proj"). With
+/// lora_alpha = rank (the default) PEFT's scaling alpha/r is exactly 1: base + B·A = Q + L·R.
 nlohmann::json peft_lora_config(la::index_t rank, const std::vector<std::string>& target_modules,
-                                const std::string& base_model);
+                                const std::string& base_model, la::index_t lora_alpha = 0);
+
+/// The QPEFT metadata of an export (qpeft.json, format in docs/qpeft.md), and the release's own
+/// freeze_rank_dict.json ({module: k*}) beside it so that the release's trainer reads the split too.
+inline constexpr const char* kQpeftFile = "qpeft.json";
+inline constexpr const char* kFreezeRankFile = "freeze_rank_dict.json";
+inline constexpr int kQpeftFormatVersion = 1;
+
+/// One layer's entry: k* (the release's freeze_rank: the first k* LoRA components are the preserved ones)
+/// and the singular values of its initial product L·R.
+struct QpeftLayer {
+  std::string name;
+  la::index_t freeze_rank = 0;
+  std::vector<double> s_vals;
+};
+
+/// qpeft.json: format and version, the convention (r, lora_alpha, scaling), the store's method settings,
+/// the component order as a sentence, and every layer's QpeftLayer, keyed by module name.
+nlohmann::json qpeft_metadata(PeftConvention c, la::index_t rank, const nlohmann::json& store_config,
+                              const std::vector<QpeftLayer>& layers);
+/// freeze_rank_dict.json of the release: module name → k*.
+nlohmann::json freeze_rank_dict(const std::vector<QpeftLayer>& layers);
 
 /// One layer of a PEFT LoRA adapter: lora_A [r][in] and lora_B [out][r], row-major, as stored.
 struct LoraFactors {
