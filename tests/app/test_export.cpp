@@ -32,6 +32,7 @@
 #include <string>
 
 #include "../store/support.hpp"
+#include "la/lapack.hpp"
 #include "model/checkpoint.hpp"
 #include "model/safetensors.hpp"
 #include "quant/quantizer.hpp"
@@ -229,10 +230,13 @@ TEST_P(ExportRoundTrip, PerplexityAndBits) {
             json::array({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}));
   EXPECT_TRUE(fs::exists(dir / "fp32" / (ckpt.config().rope_interleaved ? "tok512.bin" : "tokenizer.json")));
 
-  // --adapter-only: the adapter alone, byte-identical to the full export's.
+  // --adapter-only: the adapter (and its QPEFT metadata) alone, byte-identical to the full export's.
   std::set<std::string> names;
   for (const auto& e : fs::directory_iterator(dir / "adapter")) names.insert(e.path().filename().string());
-  EXPECT_EQ(names, (std::set<std::string>{store::kAdapterConfigFile, store::kAdapterModelFile}));
+  EXPECT_EQ(names, (std::set<std::string>{store::kAdapterConfigFile, store::kAdapterModelFile, store::kQpeftFile,
+                                          store::kFreezeRankFile}));
+  EXPECT_EQ(store::test::file_bytes(dir / "adapter" / store::kQpeftFile),
+            store::test::file_bytes(dir / "fp32" / store::kQpeftFile));
   EXPECT_EQ(store::test::file_bytes(dir / "adapter" / store::kAdapterModelFile),
             store::test::file_bytes(dir / "fp32" / store::kAdapterModelFile));
   for (const auto& e : fs::directory_iterator(dir / "."))
@@ -367,6 +371,96 @@ TEST(PeftAdapter, ScalingAndRefusedVariants) {
         }
       },
       InputError);
+}
+
+/// --peft-convention release and the QPEFT metadata (docs/qpeft.md), against the store itself: every layer's
+/// scaling·lora_B·lora_A equals L·R to float32 rounding with lora_alpha = 2r, lora_B's columns are unit vectors
+/// over the scaling (the release's lora_B = U_r) for QER/SRR and √Σ-balanced for LoftQ, qpeft.json's freeze_rank is
+/// the store's k* and its s_vals are the singular values of the formed product (float64 gesdd); base + adapter
+/// scores the store's perplexity.
+TEST(QpeftExport, ReleaseConventionAndMetadata) {
+  TempDir dir;
+  const fs::path model = data_dir() / "tinystories-656k";
+  for (const char* method : {"srr", "loftq"}) {
+    const fs::path store_path = dir / (std::string(method) + ".h5"), out = dir / method;
+    CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --method " + method +
+                              " --scale identity --bits 2 --block 16 --rank 8",
+                          dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    r = srr("export --store " + q(store_path) + " --model " + q(model) + " --out " + q(out) +
+                " --peft-convention release --json",
+            dir);
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_EQ(r.last_json()["peft_convention"], "release");
+    const json cfg = json::parse(store::test::file_bytes(out / store::kAdapterConfigFile));
+    EXPECT_EQ(cfg["r"], 8);
+    EXPECT_EQ(cfg["lora_alpha"], 16);
+    const json meta = json::parse(store::test::file_bytes(out / store::kQpeftFile));
+    EXPECT_EQ(meta["format"], "srr-qpeft");
+    EXPECT_EQ(meta["scaling"], 2.0);
+    EXPECT_EQ(meta["method"], method);
+    const json freeze = json::parse(store::test::file_bytes(out / store::kFreezeRankFile));
+
+    const auto st = store::Store::open_read_only(store_path);
+    const model::SafetensorsFile adapter(out / store::kAdapterModelFile);
+    std::int64_t preserved = 0;
+    for (std::size_t i = 0; i < st.layout().layers.size(); ++i) {
+      const auto& l = st.layout().layers[i];
+      const auto rec = st.read_layer(i);
+      const la::index_t rank = 8;
+      la::Matrix<double> L(l.in, rank), R(rank, l.out);  // the store's factors, column-major = lora_A/lora_B rows
+      std::copy(rec.lora_A.begin(), rec.lora_A.end(), L.data());
+      std::copy(rec.lora_B.begin(), rec.lora_B.end(), R.data());
+      const auto A = adapter.read_f32(std::string(store::kPeftPrefix) + l.name + ".lora_A.weight");
+      const auto B = adapter.read_f32(std::string(store::kPeftPrefix) + l.name + ".lora_B.weight");
+      la::Matrix<double> A2(l.in, rank), B2(rank, l.out);
+      std::copy(A.begin(), A.end(), A2.data());
+      std::copy(B.begin(), B.end(), B2.data());
+      const auto want = la::matmul(L, R), got = la::matmul(A2, B2);
+      double diff = 0, norm = 0;
+      for (la::index_t k = 0; k < want.size(); ++k) {
+        diff += std::pow(2.0 * got.data()[k] - want.data()[k], 2);
+        norm += std::pow(want.data()[k], 2);
+      }
+      EXPECT_LT(std::sqrt(diff / norm), 1e-6) << method << " " << l.name;
+      for (la::index_t c = 0; c < rank; ++c) {
+        double b2 = 0, r2 = 0;
+        for (la::index_t j = 0; j < l.out; ++j) b2 += B2(c, j) * B2(c, j), r2 += R(c, j) * R(c, j);
+        // QER/SRR: unit columns over the scaling; LoftQ: the store's √Σ balance over the scaling.
+        const double expect = std::string(method) == "loftq" ? std::sqrt(r2) / 2 : 0.5;
+        EXPECT_NEAR(std::sqrt(b2), expect, 1e-6 * (1 + expect)) << method << " " << l.name << " component " << c;
+      }
+      const json& entry = meta["layers"][l.name];
+      EXPECT_EQ(entry["freeze_rank"], rec.k_star) << l.name;
+      EXPECT_EQ(freeze[l.name], rec.k_star) << l.name;
+      preserved += rec.k_star;
+      const auto s = la::gesdd(want, false).s;
+      ASSERT_EQ(entry["s_vals"].size(), static_cast<std::size_t>(rank));
+      for (la::index_t c = 0; c < rank; ++c)
+        EXPECT_NEAR(entry["s_vals"][static_cast<std::size_t>(c)].get<double>(), s[static_cast<std::size_t>(c)],
+                    1e-10 * s[0]) << l.name << " s_vals[" << c << "]";
+    }
+    if (std::string(method) == "srr") {
+      EXPECT_GT(preserved, 0) << "2-bit SRR preserves directions somewhere";
+    } else {
+      EXPECT_EQ(preserved, 0) << "LoftQ preserves nothing";
+    }
+
+    const std::string eval = "eval --text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+                             " --max-chars 30000 --ctx 128 --windows 4 --skip-fp32 --json ";
+    const CommandResult a = srr(eval + "--model " + q(model) + " --store " + q(store_path), dir);
+    const CommandResult b = srr(eval + "--model " + q(out) + " --adapter " + q(out), dir);
+    ASSERT_EQ(a.rc, 0) << a.err;
+    ASSERT_EQ(b.rc, 0) << b.err;
+    const double pa = a.last_json()["quantized"]["token_perplexity"], pb = b.last_json()["quantized"]["token_perplexity"];
+    EXPECT_NEAR(pb / pa, 1.0, 1e-6) << method << ": " << pa << " vs " << pb;
+  }
+  const CommandResult bad = srr("export --store " + q(dir / "srr.h5") + " --model " + q(model) + " --out " +
+                                    q(dir / "bad") + " --peft-convention peft",
+                                dir);
+  EXPECT_EQ(bad.rc, 2);
+  EXPECT_NE(bad.err.find("--peft-convention must be srr or release, got 'peft'"), std::string::npos) << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "bad"));
 }
 
 /// A killed export never leaves a directory under the final name: only `<out>.partial.<random>`.

@@ -128,7 +128,7 @@ class Llama(torch.nn.Module):
             q, k = self.rope(q, T), self.rope(k, T)
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-            att = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(c.head_dim)) + mask
+            att = (q * (1.0 / math.sqrt(c.head_dim))) @ k.transpose(-1, -2) + mask
             o = (att.softmax(-1) @ v).transpose(1, 2).reshape(B, T, c.hidden)
             x = x + self.linear(p + "self_attn.o_proj")(o)
             h = self.rms(x, getattr(self, f"mlp_norm_{layer}"))
