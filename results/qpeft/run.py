@@ -135,7 +135,21 @@ def ranks_of(model, which):
     return [r for r in {"8": [8], "eq64": [eq64], "both": sorted({8, eq64})}[which]]
 
 
-def tables(points, out_dir):
+def fp32_reference(a, model):
+    """The unquantized checkpoint's perplexity on the evaluation windows (cached in WORK)."""
+    path = os.path.join(a.work, f"{model}.fp32.json")
+    if not os.path.exists(path):
+        text = ["--text", os.path.join(a.data, "tinystories", "tinystories_val_head.txt"), "--max-chars",
+                str(MAX_CHARS), "--ctx", str(CTX)]
+        value = ppl(a.srr, os.path.join(a.data, MODELS[model]["path"]), None, text,
+                    os.path.join(a.work, "commands.log"))
+        with open(path, "w") as f:
+            json.dump({"token_perplexity": value}, f)
+    with open(path) as f:
+        return json.load(f)["token_perplexity"]
+
+
+def tables(points, out_dir, fp32):
     rows = [r for r, _, _ in ROWS]
     groups = {}
     for p in points:
@@ -144,7 +158,8 @@ def tables(points, out_dir):
               "ppl_after_std", "loss_first_mean", "loss_last_mean", "mean_k_star", "train_seconds_mean"]
     lines, csv_rows = [], []
     for (model, bits, block, rank), by_row in sorted(groups.items()):
-        lines += [f"\n### {model}, MXINT {bits}-bit B{block} ({bits + 8 / block:.2f} bits/weight), rank {rank}\n",
+        lines += [f"\n### {model}, MXINT {bits}-bit B{block} ({bits + 8 / block:.2f} bits/weight), rank {rank} "
+                  f"(FP32 model: PPL {fp32[model]:.3f})\n",
                   "| init | seeds | PPL before | PPL after | loss first → last | mean k* |", "|---|---|---|---|---|---|"]
         best = min(statistics.mean(p["after"] for p in v) for v in by_row.values())
         for row in rows:
@@ -190,6 +205,7 @@ def main():
     p.add_argument("--work", default=os.path.join(ROOT, "build", "qpeft-grid"))
     p.add_argument("--ranks", choices=["8", "eq64", "both"], default="8")
     p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--bits", default="2,3", help="which of the bit settings to run (2 = B16, 3 = B32)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--tables-only", action="store_true")
     a = p.parse_args()
@@ -207,6 +223,8 @@ def main():
                                        "--max-chars", str(MAX_CHARS), "--ctx", str(CTX), "--windows",
                                        str(CALIB_WINDOWS), "--out", calib, "--json"], log))
         for bits, block in BITS:
+            if str(bits) not in a.bits.split(","):
+                continue
             for rank in ranks_of(model, a.ranks):
                 for seed in SEEDS:
                     for row, method, opts in ROWS:
@@ -220,7 +238,7 @@ def main():
         if f.endswith(".json"):
             with open(os.path.join(a.work, "points", f)) as fh:
                 points.append(json.load(fh))
-    tables(points, HERE)
+    tables(points, HERE, {m: fp32_reference(a, m) for m in sorted({p["model"] for p in points})})
     return 0
 
 
