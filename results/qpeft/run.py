@@ -158,6 +158,9 @@ def tables(points, out_dir, fp32):
               "ppl_after_std", "loss_first_mean", "loss_last_mean", "mean_k_star", "train_seconds_mean"]
     lines, csv_rows = [], []
     for (model, bits, block, rank), by_row in sorted(groups.items()):
+        if len(by_row) < len(rows) or any(len(v) < len(SEEDS) for v in by_row.values()):
+            print(f"incomplete, left out of the tables: {model} {bits}-bit rank {rank}", file=sys.stderr)
+            continue
         lines += [f"\n### {model}, MXINT {bits}-bit B{block} ({bits + 8 / block:.2f} bits/weight), rank {rank} "
                   f"(FP32 model: PPL {fp32[model]:.3f})\n",
                   "| init | seeds | PPL before | PPL after | loss first → last | mean k* |", "|---|---|---|---|---|---|"]
