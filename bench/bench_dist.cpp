@@ -17,7 +17,7 @@
 
 #include "base/timer.hpp"
 #include "bench/options.hpp"
-#include "dist/dist_svd.hpp"
+#include "parallel/dist_svd.hpp"
 #include "la/lapack.hpp"
 #include "qer/synthetic.hpp"
 

@@ -12,7 +12,7 @@
 #include "app/evaluation.hpp"
 #include "base/rng.hpp"
 #include "base/timer.hpp"
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 #include "la/lapack.hpp"
 #include "model/checkpoint.hpp"
 #include "model/synthetic_checkpoint.hpp"

@@ -11,7 +11,7 @@
 #include "app/text_input.hpp"
 #include "base/error.hpp"
 #include "base/timer.hpp"
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "model/linear_inputs.hpp"

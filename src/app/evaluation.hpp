@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "app/text_input.hpp"
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 #include "model/forward.hpp"
 #include "qer/statistics.hpp"
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "app/cli.hpp"
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "qer/scale.hpp"

@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 
 #include <chrono>
 #include <climits>

@@ -5,7 +5,7 @@
 
 #include <functional>
 
-#include "dist/dist_svd.hpp"
+#include "parallel/dist_svd.hpp"
 #include "helpers.hpp"
 #include "qer/synthetic.hpp"
 

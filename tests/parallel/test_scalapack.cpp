@@ -3,7 +3,7 @@
 // and the error mapping.
 #include <gtest/gtest.h>
 
-#include "dist/dist_matrix.hpp"
+#include "parallel/dist_matrix.hpp"
 #include "helpers.hpp"
 #include "la/scalapack.hpp"
 

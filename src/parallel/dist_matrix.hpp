@@ -16,7 +16,7 @@
 
 #include <vector>
 
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "la/lapack.hpp"
 #include "la/scalapack.hpp"
 

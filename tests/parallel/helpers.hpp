@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "base/rng.hpp"
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 #include "la/lapack.hpp"
 
 namespace srr::dist::test {

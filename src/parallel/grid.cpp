@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dist/grid.hpp"
+#include "parallel/grid.hpp"
 
 #include <tuple>
 

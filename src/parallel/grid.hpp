@@ -15,7 +15,7 @@
 
 #include <utility>
 
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 
 namespace srr::dist {
 

@@ -2,7 +2,7 @@
 // Block-cyclic layout: index maps against numroc, scatter/gather round trips from any root, block copies.
 #include <gtest/gtest.h>
 
-#include "dist/dist_matrix.hpp"
+#include "parallel/dist_matrix.hpp"
 #include "helpers.hpp"
 
 using namespace srr;

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 
 using namespace srr::dist;
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dist/dist_svd.hpp"
+#include "parallel/dist_svd.hpp"
 
 #include <array>
 #include <exception>

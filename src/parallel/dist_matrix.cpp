@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "dist/dist_matrix.hpp"
+#include "parallel/dist_matrix.hpp"
 
 #include <algorithm>
 

@@ -32,7 +32,7 @@
 #include <cstdint>
 #include <string>
 
-#include "dist/dist_matrix.hpp"
+#include "parallel/dist_matrix.hpp"
 #include "qer/svd.hpp"
 
 namespace srr::dist {
