@@ -23,7 +23,7 @@
 
 using namespace srr;
 using srr::bench::split;
-using namespace srr::dist;
+using namespace srr::parallel;
 
 namespace {
 

@@ -51,7 +51,7 @@ std::vector<std::vector<int>> random_windows(int count, int ctx, int vocab) {
 }
 
 void run(const char* label, const std::filesystem::path& path, int ctx, int windows, double peak,
-         const dist::Communicator& comm) {
+         const parallel::Communicator& comm) {
   Stopwatch load;
   const auto ckpt = model::Checkpoint::open(path);
   model::Llama llama(ckpt);
@@ -75,8 +75,8 @@ void run(const char* label, const std::filesystem::path& path, int ctx, int wind
 }  // namespace
 
 int main(int argc, char** argv) {
-  dist::MpiEnvironment env(argc, argv);
-  const auto self = dist::Communicator::world();
+  parallel::MpiEnvironment env(argc, argv);
+  const auto self = parallel::Communicator::world();
   std::filesystem::path data = std::getenv("SRR_DATA_DIR") ? std::getenv("SRR_DATA_DIR") : "../shared/data";
   std::filesystem::path synthetic = std::filesystem::temp_directory_path() / "srr-bench-tinyllama";
   int ctx = 256, windows = 2;

@@ -30,8 +30,8 @@ constexpr const char* kUsage =
 }  // namespace
 
 int run_calibrate(int argc, char** argv) {
-  dist::MpiEnvironment env(argc, argv);
-  const auto comm = dist::Communicator::world();
+  parallel::MpiEnvironment env(argc, argv);
+  const auto comm = parallel::Communicator::world();
   po::options_description desc("srr calibrate options");
   add_common_options(desc);
   add_text_options(desc, "200000");
@@ -64,7 +64,7 @@ int run_calibrate(int argc, char** argv) {
                                    {"windows", windows.size()}, {"skip_windows", input.skip_windows},
                                    {"xtx", with_xtx}, {"tokens", tokens}, {"ranks", comm.size()}};
   if (comm.rank() == 0) store::write_calibration(out, stats, settings.dump(), ckpt.identity());
-  comm.barrier(dist::Wait::Poll);
+  comm.barrier(parallel::Wait::Poll);
   const double seconds = total.seconds();
   SRR_LOG(info) << "calibrate: " << tokens << " tokens in " << forward_s << " s forward ("
                 << static_cast<double>(tokens) / forward_s << " tokens/s), wrote " << out;

@@ -31,8 +31,8 @@ constexpr const char* kUsage =
 }  // namespace
 
 int run_eval(int argc, char** argv) {
-  dist::MpiEnvironment env(argc, argv);
-  const auto comm = dist::Communicator::world();
+  parallel::MpiEnvironment env(argc, argv);
+  const auto comm = parallel::Communicator::world();
   po::options_description desc("srr eval options");
   add_common_options(desc);
   add_text_options(desc, "100000");

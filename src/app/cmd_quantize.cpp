@@ -22,10 +22,10 @@
 // the message; anything that breaks the protocol itself ends in MPI_Abort.
 //
 // Group mode (--group-size g > 1): ranks 1..np−1 split into groups of g consecutive ranks, each a BLACS grid
-// (dist::ProcessGrid on its own sub-communicator, which leaves the master out). The group's rank 0, its
+// (parallel::ProcessGrid on its own sub-communicator, which leaves the master out). The group's rank 0, its
 // leader, is "the worker" of the protocol above: only it talks to the master, and its LayerQuantizer runs
 // the truncated SVDs and the QERA-exact eigendecomposition (qer::build_scale) through a
-// dist::DistributedSvdEngine on the group (make_svd_engine). The other members sit asleep in serve() from
+// parallel::DistributedSvdEngine on the group (make_svd_engine). The other members sit asleep in serve() from
 // the start to the end of the run and never touch the checkpoint. Shutdown is one chain, so nothing can
 // wait on a rank that has left: master kStop → leader → stop() releases the members from serve() → the
 // group exchanges its exit code and peak RSS (WorkerGroup::finish) → leader kBye → master.
@@ -157,9 +157,9 @@ private:
 
 /// The SVD engine of one worker: LAPACK on its own rank (g = 1, grid null), or a DistributedSvdEngine over
 /// its group's grid (block × block tiles), called by the leader while the other members serve().
-std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, const dist::ProcessGrid* grid, int block) {
+std::unique_ptr<qer::SvdEngine> make_svd_engine(const MethodConfig& cfg, const parallel::ProcessGrid* grid, int block) {
   if (!grid) return std::make_unique<qer::LocalSvdEngine>(cfg.svd);
-  return std::make_unique<dist::DistributedSvdEngine>(*grid, cfg.svd, block);
+  return std::make_unique<parallel::DistributedSvdEngine>(*grid, cfg.svd, block);
 }
 
 /// This rank's worker group. With g = 1 (or np = 1) there is none and nothing collective happens. With
@@ -169,7 +169,7 @@ class WorkerGroup {
 public:
   /// Collective over `world` when group_size > 1 (MPI_Comm_split, the master included), then over each
   /// new group (ProcessGrid). Requires (np − 1) % group_size == 0 (check_group_size).
-  WorkerGroup(const dist::Communicator& world, int group_size) : size_(group_size) {
+  WorkerGroup(const parallel::Communicator& world, int group_size) : size_(group_size) {
     if (size_ == 1 || world.size() == 1) return;
     const int rank = world.rank();
     comm_ = world.split(rank == 0 ? -1 : (rank - 1) / size_, rank);
@@ -179,13 +179,13 @@ public:
   WorkerGroup& operator=(const WorkerGroup&) = delete;
 
   /// The group's grid; null without groups (the master, or g = 1).
-  const dist::ProcessGrid* grid() const { return grid_ ? &*grid_ : nullptr; }
+  const parallel::ProcessGrid* grid() const { return grid_ ? &*grid_ : nullptr; }
   /// True on a member that is not the leader: it serves instead of speaking to the master.
   bool server() const { return grid_ && grid_->rank() != 0; }
 
   /// Members other than the leader: joins the leader's distributed SVDs until the leader's stop().
   /// Collective over the group, command by command.
-  void serve() const { dist::DistributedSvdEngine(*grid_, {}).serve(); }
+  void serve() const { parallel::DistributedSvdEngine(*grid_, {}).serve(); }
 
   /// The end of the group's run, called by every rank with a worker role (g = 1 included, where it is
   /// local). The leader first releases the members from serve(); then every member contributes its peak
@@ -200,25 +200,25 @@ public:
     }
     // The stop header is all a server needs; the engine keeps no state besides its grid and settings.
     if (grid_->rank() == 0) {
-      dist::DistributedSvdEngine(*grid_, {}).stop();
+      parallel::DistributedSvdEngine(*grid_, {}).stop();
       report[0] = code;
     }
     report[static_cast<std::size_t>(grid_->rank()) + 1] = peak_kib;
-    grid_->communicator().allreduce(std::span<std::int64_t>(report), dist::ReduceOp::Sum);
+    grid_->communicator().allreduce(std::span<std::int64_t>(report), parallel::ReduceOp::Sum);
     return report;
   }
 
 private:
   int size_;
-  dist::Communicator comm_;
-  std::optional<dist::ProcessGrid> grid_;
+  parallel::Communicator comm_;
+  std::optional<parallel::ProcessGrid> grid_;
 };
 
 /// Computes layers on one rank (or, as a group's leader, on its group): a LayerQuantizer on the worker's
 /// own memory-mapped checkpoint.
 class LayerWorker {
 public:
-  LayerWorker(const Options& opt, int mpi_rank, const dist::ProcessGrid* grid)
+  LayerWorker(const Options& opt, int mpi_rank, const parallel::ProcessGrid* grid)
       : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(opt.model)),
         quantizer_(checkpoint_, opt.method, opt.calib, make_svd_engine(opt.method, grid, opt.dist_block)) {}
   store::LayerRecord run(const std::string& name) {
@@ -362,25 +362,25 @@ private:
 void sleep_ms() { std::this_thread::sleep_for(std::chrono::milliseconds(1)); }
 
 /// Waits (polling) for the next message from `source` and returns its envelope.
-dist::MessageInfo wait_for_message(const dist::Communicator& world, int source) {
+parallel::MessageInfo wait_for_message(const parallel::Communicator& world, int source) {
   for (;;) {
-    if (auto m = world.iprobe<char>(source, dist::any_tag)) return *m;
+    if (auto m = world.iprobe<char>(source, parallel::any_tag)) return *m;
     sleep_ms();
   }
 }
 
-void send_text(const dist::Communicator& world, const std::string& text, int dest, int tag) {
+void send_text(const parallel::Communicator& world, const std::string& text, int dest, int tag) {
   world.send<char>(std::span<const char>(text.data(), text.size()), dest, tag);
 }
 
-void send_int(const dist::Communicator& world, int value, int dest, int tag) {
+void send_int(const parallel::Communicator& world, int value, int dest, int tag) {
   world.send<int>(std::span<const int>(&value, 1), dest, tag);
 }
 
 int exit_code_of(const std::exception& e) { return dynamic_cast<const InputError*>(&e) ? 2 : 1; }
 
 /// The master loop for np > 1. Returns the run's exit code and sets `error` to the first failure.
-int master_loop(const dist::Communicator& world, int group_size, Run& run, Progress& progress, std::string& error,
+int master_loop(const parallel::Communicator& world, int group_size, Run& run, Progress& progress, std::string& error,
                 std::vector<std::int64_t>& peak_kib, std::int64_t& scales_built) {
   const int np = world.size();
   Scheduler scheduler(run.todo);
@@ -406,7 +406,7 @@ int master_loop(const dist::Communicator& world, int group_size, Run& run, Progr
   for (int w = 1; w < np; w += group_size) hand_out(w);  // the workers: each group's leader
   int running = (np - 1) / group_size;                   // workers that have not said goodbye
   while (running > 0) {
-    const auto m = world.iprobe<char>(dist::any_source, dist::any_tag);
+    const auto m = world.iprobe<char>(parallel::any_source, parallel::any_tag);
     if (!m) {
       sleep_ms();
       continue;
@@ -454,7 +454,7 @@ int master_loop(const dist::Communicator& world, int group_size, Run& run, Progr
 /// A worker's loop for np > 1 (a group's leader with g > 1): returns the exit code the master sends with
 /// kStop, after finishing the group. Failures of a layer (or of the worker's set-up, reported at its first
 /// assignment) go to the master as kFailure; only a broken protocol escapes as an exception.
-int worker_loop(const dist::Communicator& world, const Options& opt, const WorkerGroup& group) {
+int worker_loop(const parallel::Communicator& world, const Options& opt, const WorkerGroup& group) {
   std::unique_ptr<LayerWorker> worker;
   std::string setup_failure;
   try {
@@ -474,7 +474,7 @@ int worker_loop(const dist::Communicator& world, const Options& opt, const Worke
           const auto bytes = store::serialize(worker->run(name));
           world.send<std::byte>(bytes, 0, kResult);
           continue;
-        } catch (const dist::MpiError&) {
+        } catch (const parallel::MpiError&) {
           throw;
         } catch (const std::exception& e) {
           failure = std::to_string(exit_code_of(e)) + e.what();
@@ -512,7 +512,7 @@ struct Outcome {
 /// Rank 0 after a successful set-up: computes (np = 1) or coordinates (np > 1), then closes the store and
 /// prints the summary. With np = 1 failures are thrown; with np > 1 they come back as the outcome, once
 /// every worker has stopped.
-Outcome run_master(const dist::Communicator& world, const Options& opt, Run& run) {
+Outcome run_master(const parallel::Communicator& world, const Options& opt, Run& run) {
   const int np = world.size();
   const double total_cost = std::accumulate(run.todo.begin(), run.todo.end(), 0.0,
                                             [](double sum, const WorkItem& w) { return sum + w.cost; });
@@ -571,8 +571,8 @@ int run_quantize(int argc, char** argv) {
 
   int mpi_argc = argc;
   char** mpi_argv = argv;
-  const dist::MpiEnvironment env(mpi_argc, mpi_argv);
-  const dist::Communicator world = dist::Communicator::world();
+  const parallel::MpiEnvironment env(mpi_argc, mpi_argv);
+  const parallel::Communicator world = parallel::Communicator::world();
   const int rank = world.rank();
   check_group_size(opt, world.size());
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>(), .rank = rank});
@@ -593,7 +593,7 @@ int run_quantize(int argc, char** argv) {
       setup_error = std::current_exception();
     }
   }
-  status = world.bcast_value(status, 0, dist::Wait::Poll);
+  status = world.bcast_value(status, 0, parallel::Wait::Poll);
   if (status != 0) {
     if (setup_error) std::rethrow_exception(setup_error);
     return status;

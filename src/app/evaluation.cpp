@@ -35,12 +35,12 @@ double nll_sum(const model::Llama& llama, std::span<const int> sequence, std::si
 
 /// The indices this rank handles: i, i + np, … below n.
 template <class F>
-void for_my_share(std::size_t n, const dist::Communicator& comm, F&& f) {
+void for_my_share(std::size_t n, const parallel::Communicator& comm, F&& f) {
   for (auto i = static_cast<std::size_t>(comm.rank()); i < n; i += static_cast<std::size_t>(comm.size())) f(i);
 }
 
 Score score_stream(const model::Llama& llama, const std::vector<std::vector<int>>& windows,
-                   const dist::Communicator& comm) {
+                   const parallel::Communicator& comm) {
   Score s;
   for_my_share(windows.size(), comm, [&](std::size_t w) {
     s.nll += nll_sum(llama, windows[w], 1);
@@ -49,7 +49,7 @@ Score score_stream(const model::Llama& llama, const std::vector<std::vector<int>
   return s;
 }
 
-Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len, const dist::Communicator& comm) {
+Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len, const parallel::Communicator& comm) {
   const auto docs = model::split_wikitext_documents(model::read_text(in.text, in.max_chars));
   Score s;
   for_my_share(docs.size(), comm, [&](std::size_t d) {
@@ -72,17 +72,17 @@ Score score_wikitext(const model::Llama& llama, const TextInput& in, int max_len
 }  // namespace
 
 Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
-               const std::vector<std::vector<int>>& windows, const dist::Communicator& comm) {
+               const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm) {
   const int max_len = in.ctx == 0 ? llama.config().max_pos : in.ctx;
   const Score s = protocol == "stream" ? score_stream(llama, windows, comm) : score_wikitext(llama, in, max_len, comm);
   std::array<double, 4> sums = {s.nll, s.tokens, s.words, s.bytes};
-  comm.allreduce(std::span<double>(sums), dist::ReduceOp::Sum);
+  comm.allreduce(std::span<double>(sums), parallel::ReduceOp::Sum);
   return {sums[0], sums[1], sums[2], sums[3]};
 }
 
 std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
                                                       const std::vector<std::vector<int>>& windows, bool with_xtx,
-                                                      const dist::Communicator& comm) {
+                                                      const parallel::Communicator& comm) {
   std::map<std::string, qer::InputStatistics> stats;
   for (const auto& name : ckpt.linear_layer_names()) {  // every input, even on a rank without windows
     const auto key = model::statistics_key(name);
@@ -99,11 +99,11 @@ std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const
   });
   llama.set_input_hook(nullptr);
   for (auto& [key, s] : stats) {  // map order: identical on every rank, as the collectives require
-    comm.allreduce(std::span<double>(s.mean_abs_max), dist::ReduceOp::Max);
-    comm.allreduce(std::span<double>(s.sum_sq), dist::ReduceOp::Sum);
+    comm.allreduce(std::span<double>(s.mean_abs_max), parallel::ReduceOp::Max);
+    comm.allreduce(std::span<double>(s.sum_sq), parallel::ReduceOp::Sum);
     if (with_xtx)
-      comm.allreduce(std::span<double>(s.xtx.data(), static_cast<std::size_t>(s.xtx.size())), dist::ReduceOp::Sum);
-    s.tokens = comm.allreduce_value(s.tokens, dist::ReduceOp::Sum);
+      comm.allreduce(std::span<double>(s.xtx.data(), static_cast<std::size_t>(s.xtx.size())), parallel::ReduceOp::Sum);
+    s.tokens = comm.allreduce_value(s.tokens, parallel::ReduceOp::Sum);
     if (with_xtx) s.symmetrize();
   }
   return stats;

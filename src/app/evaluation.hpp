@@ -29,12 +29,12 @@ struct Score {
 /// Collective over `comm`: rank i scores windows (stream) or documents (wikitext) i, i + np, …, and the
 /// sums are all-reduced. `windows` is used by the stream protocol only.
 Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
-               const std::vector<std::vector<int>>& windows, const dist::Communicator& comm);
+               const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm);
 
 /// Collective over `comm`: statistics of every distinct linear-layer input (keyed by
 /// model::statistics_key) over all windows; every rank returns the same reduced result.
 std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
                                                       const std::vector<std::vector<int>>& windows, bool with_xtx,
-                                                      const dist::Communicator& comm);
+                                                      const parallel::Communicator& comm);
 
 }  // namespace srr::app

@@ -89,16 +89,16 @@ model::LinearOverride to_override(const store::LayerRecord& record) {
 }
 
 std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
-                                                          const dist::Communicator& comm) {
+                                                          const parallel::Communicator& comm) {
   const auto names = ckpt.linear_layer_names();
   std::map<std::string, model::LinearOverride> out;
   for (std::size_t i = 0; i < names.size(); ++i) {
     const int owner = static_cast<int>(i % static_cast<std::size_t>(comm.size()));
     std::vector<std::byte> bytes;
     if (comm.rank() == owner) bytes = store::serialize(q.run(names[i]));
-    auto size = comm.bcast_value(static_cast<std::int64_t>(bytes.size()), owner, dist::Wait::Poll);
+    auto size = comm.bcast_value(static_cast<std::int64_t>(bytes.size()), owner, parallel::Wait::Poll);
     bytes.resize(static_cast<std::size_t>(size));
-    comm.bcast(std::span<std::byte>(bytes), owner, dist::Wait::Poll);
+    comm.bcast(std::span<std::byte>(bytes), owner, parallel::Wait::Poll);
     out.emplace(names[i], to_override(store::deserialize(bytes)));
   }
   return out;

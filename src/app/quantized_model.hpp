@@ -64,7 +64,7 @@ model::LinearOverride to_override(const store::LayerRecord& record);
 /// Collective over `comm`: every rank gets the overrides of every linear layer. Layer i is computed (or
 /// read) by rank i mod size and broadcast, so the work is spread and the result is the same on any rank count.
 std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
-                                                          const dist::Communicator& comm);
+                                                          const parallel::Communicator& comm);
 /// Reads every layer of a finished store (each rank may call it: read-only opens are allowed in parallel).
 std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& store);
 

@@ -68,7 +68,7 @@ Descriptor descriptor_outside(index_t m, index_t n, index_t mb, index_t nb);
 namespace blacs {
 
 /// BLACS system handle of an MPI communicator (Csys2blacs_handle). Local. BLACS looks handles up by
-/// communicator value, so two live grids must not share one communicator (dist::ProcessGrid duplicates).
+/// communicator value, so two live grids must not share one communicator (parallel::ProcessGrid duplicates).
 int system_handle(MPI_Comm comm);
 /// Releases a system handle (Cfree_blacs_system_handle), after every grid made from it has exited. Local.
 void free_system_handle(int handle);

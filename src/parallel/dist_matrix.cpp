@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-namespace srr::dist {
+namespace srr::parallel {
 
 template <class T>
 DistMatrix<T>::DistMatrix(const ProcessGrid& grid, index_t rows, index_t cols, index_t block) : grid_(&grid) {
@@ -131,4 +131,4 @@ void orthonormalize(DistMatrix<T>& A) {
 SRR_INSTANTIATE(float)
 SRR_INSTANTIATE(double)
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -20,7 +20,7 @@
 #include "la/lapack.hpp"
 #include "la/scalapack.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 using la::index_t;
 using la::Matrix;
@@ -113,4 +113,4 @@ DistMatrix<T> matmul(const DistMatrix<T>& A, const DistMatrix<T>& B, Op ta = Op:
 template <class T>
 void orthonormalize(DistMatrix<T>& A);
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

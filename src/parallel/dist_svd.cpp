@@ -5,7 +5,7 @@
 #include <exception>
 #include <type_traits>
 
-namespace srr::dist {
+namespace srr::parallel {
 
 namespace {
 
@@ -207,4 +207,4 @@ ServeStats DistributedSvdEngine::serve() const {
   }
 }
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -35,7 +35,7 @@
 #include "parallel/dist_matrix.hpp"
 #include "qer/svd.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 /// What serve() did before stop().
 struct ServeStats {
@@ -92,4 +92,4 @@ private:
   index_t block_;
 };
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

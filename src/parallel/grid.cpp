@@ -5,7 +5,7 @@
 
 #include "la/scalapack.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 BlacsContext::~BlacsContext() {
   if (context_ >= 0) la::blacs::gridexit(context_);
@@ -60,4 +60,4 @@ BlacsContext ProcessGrid::single_process_context(int rank) const {
   return BlacsContext(la::blacs::gridmap(handle_.handle, ranks, 1, 1));
 }
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -17,7 +17,7 @@
 
 #include "parallel/mpi.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 /// One BLACS context: exits it in the destructor on the processes that are inside its grid. Move-only.
 class BlacsContext {
@@ -81,4 +81,4 @@ private:
   int rows_ = 0, cols_ = 0, row_ = -1, col_ = -1, rank_ = -1;
 };
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -8,7 +8,7 @@
 
 #include "la/scalapack.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 namespace {
 
@@ -195,4 +195,4 @@ void wait_polling(MPI_Request& request) {
   }
 }
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -26,7 +26,7 @@
 
 #include "base/error.hpp"
 
-namespace srr::dist {
+namespace srr::parallel {
 
 /// An MPI call returned an error code.
 class MpiError : public Error {
@@ -38,7 +38,7 @@ private:
   int code_;
 };
 
-}  // namespace srr::dist
+}  // namespace srr::parallel
 
 /// The one error macro for MPI: a return code other than MPI_SUCCESS throws MpiError naming the call, the
 /// decoded MPI error string, the file and the line.
@@ -46,10 +46,10 @@ private:
   do {                                                                             \
     const int srr_mpi_rc_ = (__VA_ARGS__);                                         \
     if (srr_mpi_rc_ != MPI_SUCCESS)                                                \
-      throw ::srr::dist::MpiError(#__VA_ARGS__, srr_mpi_rc_, __FILE__, __LINE__);  \
+      throw ::srr::parallel::MpiError(#__VA_ARGS__, srr_mpi_rc_, __FILE__, __LINE__);  \
   } while (0)
 
-namespace srr::dist {
+namespace srr::parallel {
 
 /// MPI for the lifetime of the object: MPI_Init_thread(FUNNELED) in the constructor — only the main
 /// thread calls MPI, while OpenBLAS may run its own threads — and, in the destructor, release of the
@@ -223,4 +223,4 @@ private:
 /// Completes a request by testing it every millisecond and sleeping in between (see Wait::Poll).
 void wait_polling(MPI_Request& request);
 
-}  // namespace srr::dist
+}  // namespace srr::parallel

@@ -57,7 +57,7 @@ MethodConfig method(qer::Method m, qer::ScaleKind scale, la::index_t rank) {
 /// Perplexity on the evaluation slice with every linear layer replaced as `cfg` says.
 double quantized_ppl(const model::Checkpoint& ckpt, const MethodConfig& cfg,
                      const std::filesystem::path& calib, const TextInput& eval,
-                     const std::vector<std::vector<int>>& windows, const dist::Communicator& comm) {
+                     const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm) {
   LayerQuantizer q(ckpt, cfg, calib);
   model::Llama llama(ckpt);
   for (auto& [name, o] : quantize_all(ckpt, q, comm)) llama.replace_linear(name, std::move(o));
@@ -70,7 +70,7 @@ class EndToEnd : public ::testing::TestWithParam<Case> {};
 
 TEST_P(EndToEnd, CalibrateQuantizeEvaluate) {
   const Case c = GetParam();
-  const auto comm = dist::Communicator::world();
+  const auto comm = parallel::Communicator::world();
   const auto ckpt = model::Checkpoint::open(c.model);
   model::Llama llama(ckpt);
   const TextInput calib_in = slice(c, 0, 8), eval_in = slice(c, 8, 8);  // disjoint windows
@@ -120,7 +120,7 @@ INSTANTIATE_TEST_SUITE_P(RealCheckpoints, EndToEnd,
 TEST(Calibration, AnyRankCountGivesTheSameStatistics) {
   // The world communicator splits the windows; a per-rank self communicator makes each rank do all of
   // them alone. The two must agree up to float64 summation order.
-  const auto world = dist::Communicator::world();
+  const auto world = parallel::Communicator::world();
   const auto self = world.split(world.rank(), 0);
   const Case c{"stories260K", data_dir() / "stories260K/stories260K.bin", 0.0};
   const auto ckpt = model::Checkpoint::open(c.model);

@@ -12,7 +12,7 @@
 #include "parallel/grid.hpp"
 #include "la/lapack.hpp"
 
-namespace srr::dist::test {
+namespace srr::parallel::test {
 
 using la::index_t;
 using la::Matrix;
@@ -82,4 +82,4 @@ Matrix<double> usv(const Matrix<T>& U, const std::vector<double>& s, const Matri
   return la::matmul(US, Vt.template cast<double>());
 }
 
-}  // namespace srr::dist::test
+}  // namespace srr::parallel::test

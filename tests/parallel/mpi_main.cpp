@@ -31,9 +31,9 @@ private:
 }  // namespace
 
 int main(int argc, char** argv) {
-  srr::dist::MpiEnvironment env(argc, argv);
+  srr::parallel::MpiEnvironment env(argc, argv);
   ::testing::InitGoogleTest(&argc, argv);
-  const auto world = srr::dist::Communicator::world();
+  const auto world = srr::parallel::Communicator::world();
   const int rank = world.rank();
   if (rank != 0) {
     auto& listeners = ::testing::UnitTest::GetInstance()->listeners();
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     listeners.Append(new RankFailurePrinter(rank));
   }
   const int failed = RUN_ALL_TESTS() != 0 ? 1 : 0;
-  const int failed_ranks = world.allreduce_value(failed, srr::dist::ReduceOp::Sum);
+  const int failed_ranks = world.allreduce_value(failed, srr::parallel::ReduceOp::Sum);
   if (rank == 0 && failed_ranks > 0)
     std::fprintf(stderr, "%d of %d ranks had failures\n", failed_ranks, world.size());
   return failed_ranks > 0 ? 1 : 0;

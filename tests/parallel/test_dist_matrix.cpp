@@ -6,8 +6,8 @@
 #include "helpers.hpp"
 
 using namespace srr;
-using namespace srr::dist;
-using namespace srr::dist::test;
+using namespace srr::parallel;
+using namespace srr::parallel::test;
 
 TEST(DistMatrix, IndexMapsCoverTheMatrixOnce) {
   for_each_grid([&](const ProcessGrid& grid) {

@@ -10,8 +10,8 @@
 #include "qer/synthetic.hpp"
 
 using namespace srr;
-using namespace srr::dist;
-using namespace srr::dist::test;
+using namespace srr::parallel;
+using namespace srr::parallel::test;
 using qer::Spectrum;
 using qer::SvdMethod;
 using qer::SvdSettings;

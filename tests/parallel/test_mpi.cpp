@@ -9,7 +9,7 @@
 
 #include "parallel/mpi.hpp"
 
-using namespace srr::dist;
+using namespace srr::parallel;
 
 TEST(Mpi, WorldIsBorrowedAndDupIsOwned) {
   const auto world = Communicator::world();

@@ -8,8 +8,8 @@
 #include "la/scalapack.hpp"
 
 using namespace srr;
-using namespace srr::dist;
-using namespace srr::dist::test;
+using namespace srr::parallel;
+using namespace srr::parallel::test;
 
 TEST(Scalapack, SquareShapes) {
   EXPECT_EQ(ProcessGrid::square_shape(1), std::make_pair(1, 1));
