@@ -13,7 +13,7 @@
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/forward.hpp"
-#include "store/export.hpp"
+#include "export/export.hpp"
 
 namespace srr::app {
 

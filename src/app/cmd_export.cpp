@@ -23,8 +23,8 @@
 #include "model/checkpoint.hpp"
 #include "model/json_input.hpp"
 #include "model/safetensors.hpp"
-#include "store/export.hpp"
 #include "base/files.hpp"
+#include "export/export.hpp"
 #include "store/store.hpp"
 
 namespace srr::app {

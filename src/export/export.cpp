@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "store/export.hpp"
+#include "export/export.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>

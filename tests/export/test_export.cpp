@@ -36,7 +36,7 @@
 #include "model/checkpoint.hpp"
 #include "model/safetensors.hpp"
 #include "quant/quantizer.hpp"
-#include "store/export.hpp"
+#include "export/export.hpp"
 #include "store/hdf5.hpp"
 #include "store/store.hpp"
 
