@@ -9,9 +9,9 @@
 #include "base/error.hpp"
 #include "model/json_input.hpp"
 #include "model/llama2c.hpp"
-#include "model/mapped_file.hpp"
+#include "base/mapped_file.hpp"
 #include "model/safetensors.hpp"
-#include "model/sha256.hpp"
+#include "base/sha256.hpp"
 
 namespace srr::model {
 

@@ -20,7 +20,7 @@
 
 #include "base/files.hpp"
 #include "model/dtype.hpp"
-#include "model/mapped_file.hpp"
+#include "base/mapped_file.hpp"
 
 namespace srr::model {
 

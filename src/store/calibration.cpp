@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/sha256.hpp"
+#include "base/sha256.hpp"
 #include "store/hdf5.hpp"
 
 namespace srr::store {
@@ -17,18 +17,18 @@ constexpr const char* kFormat = "srr-calibration";
 constexpr const char* kInputs = "inputs";
 
 template <class T>
-void hash_value(model::Sha256& h, const T& v) {
+void hash_value(Sha256& h, const T& v) {
   h.update(std::span<const std::byte>(reinterpret_cast<const std::byte*>(&v), sizeof v));
 }
 
 template <class T>
-void hash_array(model::Sha256& h, const T* data, std::size_t n) {
+void hash_array(Sha256& h, const T* data, std::size_t n) {
   h.update(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), n * sizeof(T)));
 }
 
 /// SHA-256 over every key and every statistic in key order: equal content ⇔ equal hash.
 std::string content_hash(const std::map<std::string, qer::InputStatistics>& stats) {
-  model::Sha256 h;
+  Sha256 h;
   for (const auto& [key, s] : stats) {
     hash_value(h, static_cast<std::uint64_t>(key.size()));
     h.update(std::string_view(key));

@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
-#include "model/sha256.hpp"
+#include "base/sha256.hpp"
 #include "sweep/files.hpp"
 #include "sweep/ini.hpp"
 
@@ -171,7 +171,7 @@ Settings canonical(const Settings& s) {
 }
 
 std::string settings_id(const Settings& s) {
-  model::Sha256 h;
+  Sha256 h;
   h.update(std::string_view("srr-sweep-point/1\n"));
   for (const auto& [k, v] : s) {  // length-prefixed, so that no two different settings hash the same text
     const std::string line = std::to_string(k.size()) + ":" + k + "=" + std::to_string(v.size()) + ":" + v + "\n";

@@ -13,7 +13,7 @@ if(NOT SRR_FUZZ_CXX)
 else()
   set(_model_src ${PROJECT_SOURCE_DIR}/src/model)
   set(_fuzz_sources ${CMAKE_CURRENT_SOURCE_DIR}/fuzz_safetensors.cpp ${_model_src}/safetensors.cpp
-      ${_model_src}/dtype.cpp ${_model_src}/json_input.cpp ${_model_src}/mapped_file.cpp
+      ${_model_src}/dtype.cpp ${_model_src}/json_input.cpp ${PROJECT_SOURCE_DIR}/src/base/mapped_file.cpp
       ${_model_src}/llama2c.cpp ${_model_src}/config.cpp ${PROJECT_SOURCE_DIR}/src/base/files.cpp)
   file(GLOB _fuzz_headers CONFIGURE_DEPENDS ${_model_src}/*.hpp ${PROJECT_SOURCE_DIR}/src/base/*.hpp)
   # nlohmann's include directory, unless it is the system one (-I/usr/include breaks #include_next).

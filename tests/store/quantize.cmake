@@ -1,7 +1,7 @@
 # End-to-end and fault tests of `srr quantize` under MPI (docs/store.md). The real stories260K checkpoint
 # comes from SRR_DATA_DIR (a missing file fails the tests); calibration statistics are synthetic.
 add_executable(srr_store_tool store_tool.cpp)
-target_link_libraries(srr_store_tool PRIVATE srr_store)
+target_link_libraries(srr_store_tool PRIVATE srr_store srr_model)
 
 set(STORE_E2E_DIR ${CMAKE_CURRENT_BINARY_DIR}/e2e)
 set(STORE_STORIES ${SRR_DATA_DIR}/stories260K/stories260K.bin)

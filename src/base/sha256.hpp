@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace srr::model {
+namespace srr {
 
 class Sha256 {
 public:
@@ -35,4 +35,4 @@ private:
 /// One-shot helper.
 std::string sha256_hex(std::span<const std::byte> data);
 
-}  // namespace srr::model
+}  // namespace srr

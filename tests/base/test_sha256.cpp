@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "model/sha256.hpp"
-#include "support.hpp"
+#include "base/sha256.hpp"
+#include "../model/support.hpp"  // data_file, read_file
 
-using srr::model::Sha256;
+using srr::Sha256;
 
 namespace {
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "model/mapped_file.hpp"
+#include "base/mapped_file.hpp"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -12,7 +12,7 @@
 
 #include "base/error.hpp"
 
-namespace srr::model {
+namespace srr {
 
 namespace {
 
@@ -64,4 +64,4 @@ void MappedFile::release() noexcept {
   size_ = 0;
 }
 
-}  // namespace srr::model
+}  // namespace srr

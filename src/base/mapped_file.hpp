@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <span>
 
-namespace srr::model {
+namespace srr {
 
 /// Owns one read-only mapping; movable, not copyable. An empty file maps to an empty span.
 class MappedFile {
@@ -33,4 +33,4 @@ private:
   std::size_t size_ = 0;
 };
 
-}  // namespace srr::model
+}  // namespace srr

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: MIT
-#include "model/sha256.hpp"
+#include "base/sha256.hpp"
 
 #include <bit>
 #include <cstring>
 
 #include "base/error.hpp"
 
-namespace srr::model {
+namespace srr {
 
 namespace {
 
@@ -117,4 +117,4 @@ std::string sha256_hex(std::span<const std::byte> data) {
   return h.hex_digest();
 }
 
-}  // namespace srr::model
+}  // namespace srr
