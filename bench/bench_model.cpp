@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "app/evaluation.hpp"
+#include "pipeline/calibration.hpp"
 #include "base/rng.hpp"
 #include "base/timer.hpp"
 #include "parallel/mpi.hpp"
@@ -64,7 +64,7 @@ void run(const char* label, const std::filesystem::path& path, int ctx, int wind
   const double fwd_s = fwd.seconds();
   const double gflops = forward_flops(llama.config(), T) * windows / fwd_s / 1e9;
   Stopwatch cal;
-  (void)app::calibrate(llama, ckpt, w, true, comm);
+  (void)pipeline::calibrate(llama, ckpt, w, true, comm);
   const double cal_s = cal.seconds();
   std::printf("%-16s ctx %4.0f  load %6.2f s  forward %9.1f tokens/s  %6.1f GFLOP/s (%3.0f%% of sgemm)  "
               "calibrate (with XᵀX) %9.1f tokens/s\n",

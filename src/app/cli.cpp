@@ -82,8 +82,8 @@ void add_method_options(po::options_description& desc) {
        "decomposition precision: float32 | float64 (statistics and S⁻¹ are always float64)");
 }
 
-MethodConfig method_config(const po::variables_map& vm) {
-  MethodConfig c;
+qer::MethodSettings method_settings(const po::variables_map& vm) {
+  qer::MethodSettings c;
   auto& l = c.layer;
   l.method = qer::method_from_string(vm["method"].as<std::string>());
   l.quant.scheme = quant::scheme_from_string(vm["quant"].as<std::string>());

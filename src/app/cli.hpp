@@ -7,9 +7,7 @@
 #include <boost/program_options.hpp>
 #include <string>
 
-#include "qer/layer.hpp"
-#include "qer/scale.hpp"
-#include "qer/svd.hpp"
+#include "qer/method.hpp"
 
 namespace srr::app {
 
@@ -24,17 +22,9 @@ void add_common_options(po::options_description& desc);
 bool parse_command(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
                    const std::string& usage);
 
-/// Everything that defines how one layer is decomposed.
-struct MethodConfig {
-  qer::LayerSettings layer;
-  qer::ScaleSettings scale;
-  qer::SvdSettings svd;
-  bool float64 = false;  ///< decomposition precision (statistics and S⁻¹ are float64 regardless)
-};
-
 /// Adds --method, --scale, --bits, --block, --rank, --k-rule, --k, --recon, --iters, --seed, --svd, ...
 void add_method_options(po::options_description& desc);
 /// Reads them back (validating names; numeric ranges are checked where the layer shape is known).
-MethodConfig method_config(const po::variables_map& vm);
+qer::MethodSettings method_settings(const po::variables_map& vm);
 
 }  // namespace srr::app

@@ -20,11 +20,11 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
-#include "app/quantized_model.hpp"
+#include "pipeline/layer_quantizer.hpp"
 #include "base/error.hpp"
 #include "base/files.hpp"
 #include "base/timer.hpp"
-#include "dist/mpi.hpp"
+#include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "qer/allocation.hpp"
 
@@ -83,7 +83,7 @@ struct Layer {
 };
 
 /// Every layer's options that its shape admits (rank < min(in, out)), with their costs.
-std::vector<Layer> layer_options(const model::Checkpoint& ckpt, const MethodConfig& cfg, const std::vector<int>& bits,
+std::vector<Layer> layer_options(const model::Checkpoint& ckpt, const qer::MethodSettings& cfg, const std::vector<int>& bits,
                                  const std::vector<index_t>& ranks) {
   std::vector<Layer> layers;
   for (const auto& name : ckpt.linear_layer_names()) {
@@ -103,7 +103,7 @@ std::vector<Layer> layer_options(const model::Checkpoint& ckpt, const MethodConf
 }
 
 /// Collective over `comm`: layer i is measured on rank i mod np, then every rank has every error.
-void measure(std::vector<Layer>& layers, LayerQuantizer& q, const dist::Communicator& comm) {
+void measure(std::vector<Layer>& layers, pipeline::LayerQuantizer& q, const parallel::Communicator& comm) {
   std::vector<double> values;
   for (const auto& l : layers) values.resize(values.size() + 3 * l.options.size(), 0.0);
   std::size_t at = 0;
@@ -113,7 +113,7 @@ void measure(std::vector<Layer>& layers, LayerQuantizer& q, const dist::Communic
       const double energy = q.activation_energy(l.name);
       Stopwatch clock;
       for (std::size_t j = 0; j < l.options.size(); ++j) {
-        qer::LayerSettings s = q.config().layer;
+        qer::LayerSettings s = q.settings().layer;
         s.quant.width = l.options[j].bits;
         s.rank = l.options[j].rank;
         if (s.rank == 0) s.method = qer::Method::WeightOnly;
@@ -127,7 +127,7 @@ void measure(std::vector<Layer>& layers, LayerQuantizer& q, const dist::Communic
     }
     at += 3 * l.options.size();
   }
-  comm.allreduce(std::span<double>(values), dist::ReduceOp::Sum);
+  comm.allreduce(std::span<double>(values), parallel::ReduceOp::Sum);
   at = 0;
   for (auto& l : layers)
     for (auto& o : l.options) {
@@ -158,7 +158,7 @@ qer::AllocationResult best_uniform(const std::vector<Layer>& layers, double budg
   return best;
 }
 
-std::string plan_text(const std::vector<Layer>& layers, const qer::AllocationResult& r, const MethodConfig& cfg,
+std::string plan_text(const std::vector<Layer>& layers, const qer::AllocationResult& r, const qer::MethodSettings& cfg,
                       double budget, double weights, const std::string& model) {
   std::ostringstream out;
   out << std::setprecision(10);
@@ -182,8 +182,8 @@ std::string plan_text(const std::vector<Layer>& layers, const qer::AllocationRes
 }  // namespace
 
 int run_allocate(int argc, char** argv) {
-  dist::MpiEnvironment env(argc, argv);
-  const auto comm = dist::Communicator::world();
+  parallel::MpiEnvironment env(argc, argv);
+  const auto comm = parallel::Communicator::world();
   po::options_description desc("srr allocate options");
   add_common_options(desc);
   add_method_options(desc);
@@ -200,7 +200,7 @@ int run_allocate(int argc, char** argv) {
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>(), .rank = comm.rank()});
   for (const char* o : {"model", "calib", "budget", "out"}) require(vm.count(o) > 0, "--", o, " is required");
-  const MethodConfig cfg = method_config(vm);
+  const qer::MethodSettings cfg = method_settings(vm);
   const auto bits = parse_list<int>(vm["bits-set"].as<std::string>(), "bits-set");
   const auto ranks = parse_list<index_t>(vm["rank-set"].as<std::string>(), "rank-set");
   for (int w : bits) require(w >= 2 && w <= 8, "--bits-set: ", w, " is outside 2..8");
@@ -217,7 +217,7 @@ int run_allocate(int argc, char** argv) {
   auto layers = layer_options(ckpt, cfg, bits, ranks);
   double weights = 0;
   for (const auto& l : layers) weights += static_cast<double>(l.in) * static_cast<double>(l.out);
-  LayerQuantizer q(ckpt, cfg, vm["calib"].as<std::string>());
+  pipeline::LayerQuantizer q(ckpt, cfg, vm["calib"].as<std::string>());
   measure(layers, q, comm);
 
   std::vector<std::vector<qer::AllocationOption>> options;

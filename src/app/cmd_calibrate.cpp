@@ -5,16 +5,16 @@
 #include <iostream>
 
 #include "app/cli.hpp"
-#include "app/evaluation.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
-#include "app/text_input.hpp"
+#include "app/text_options.hpp"
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
 #include "model/linear_inputs.hpp"
+#include "pipeline/calibration.hpp"
 #include "store/calibration.hpp"
 
 namespace srr::app {
@@ -47,12 +47,12 @@ int run_calibrate(int argc, char** argv) {
   const bool with_xtx = vm.count("no-xtx") == 0;
 
   Stopwatch total;
-  const TextInput input = text_input(vm);
+  const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
   model::Llama llama(ckpt);
-  const auto windows = stream_windows(input, llama.config().max_pos);
+  const auto windows = pipeline::stream_windows(input, llama.config().max_pos);
   Stopwatch forward;
-  const auto stats = calibrate(llama, ckpt, windows, with_xtx, comm);
+  const auto stats = pipeline::calibrate(llama, ckpt, windows, with_xtx, comm);
   const double forward_s = forward.seconds();
   const std::int64_t tokens = stats.begin()->second.tokens;
   SRR_LOG(info) << "calibrate: " << windows.size() << " windows of ≤ " << windows.front().size() << " tokens, "

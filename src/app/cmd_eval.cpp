@@ -4,15 +4,14 @@
 #include <iostream>
 
 #include "app/cli.hpp"
-#include "app/evaluation.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
-#include "app/quantized_model.hpp"
-#include "app/report.hpp"
-#include "app/text_input.hpp"
+#include "app/text_options.hpp"
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/forward.hpp"
+#include "pipeline/evaluation.hpp"
+#include "pipeline/layer_quantizer.hpp"
 #include "export/export.hpp"
 
 namespace srr::app {
@@ -54,10 +53,10 @@ int run_eval(int argc, char** argv) {
   require(vm.count("store") + vm.count("quantize") + vm.count("adapter") <= 1,
           "give one of --store, --quantize and --adapter");
 
-  const TextInput input = text_input(vm);
+  const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
   model::Llama llama(ckpt);
-  const auto windows = protocol == "stream" ? stream_windows(input, llama.config().max_pos)
+  const auto windows = protocol == "stream" ? pipeline::stream_windows(input, llama.config().max_pos)
                                             : std::vector<std::vector<int>>{};
   nlohmann::json out = {{"command", "eval"}, {"model", input.model.string()}, {"text", input.text.string()},
                         {"protocol", protocol}, {"max_chars", input.max_chars},
@@ -66,7 +65,7 @@ int run_eval(int argc, char** argv) {
 
   if (!vm.count("skip-fp32")) {
     Stopwatch t;
-    const Score fp32 = evaluate(llama, input, protocol, windows, comm);
+    const pipeline::Score fp32 = pipeline::evaluate(llama, input, protocol, windows, comm);
     out["fp32"] = fp32.to_json(protocol);
     out["fp32"]["seconds"] = t.seconds();
     out["fp32"]["tokens_per_second"] = fp32.tokens / t.seconds();
@@ -76,21 +75,21 @@ int run_eval(int argc, char** argv) {
     Stopwatch t;
     std::map<std::string, model::LinearOverride> overrides;
     if (vm.count("store")) {
-      overrides = load_store(vm["store"].as<std::string>());
+      overrides = pipeline::load_store(vm["store"].as<std::string>());
       out["store"] = vm["store"].as<std::string>();
     } else if (vm.count("adapter")) {
       overrides = store::adapter_overrides(store::read_peft_adapter(vm["adapter"].as<std::string>()), ckpt);
       out["adapter"] = vm["adapter"].as<std::string>();
     } else {
-      const MethodConfig cfg = method_config(vm);
-      LayerQuantizer q(ckpt, cfg, vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
-      overrides = quantize_all(ckpt, q, comm);
-      out["settings"] = to_json(cfg);
+      const qer::MethodSettings cfg = method_settings(vm);
+      pipeline::LayerQuantizer q(ckpt, cfg, vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
+      overrides = pipeline::quantize_all(ckpt, q, comm);
+      out["settings"] = qer::to_json(cfg);
     }
     const double quantize_s = t.seconds();
     for (auto& [name, o] : overrides) llama.replace_linear(name, std::move(o));
     t.restart();
-    const Score q = evaluate(llama, input, protocol, windows, comm);
+    const pipeline::Score q = pipeline::evaluate(llama, input, protocol, windows, comm);
     out["quantized"] = q.to_json(protocol);
     out["quantized"]["seconds"] = t.seconds();
     out["quantized"]["prepare_seconds"] = quantize_s;

@@ -17,7 +17,6 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
-#include "app/quantized_model.hpp"
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/checkpoint.hpp"
@@ -25,6 +24,7 @@
 #include "model/safetensors.hpp"
 #include "base/files.hpp"
 #include "export/export.hpp"
+#include "pipeline/layer_quantizer.hpp"
 #include "store/store.hpp"
 
 namespace srr::app {
@@ -46,7 +46,7 @@ constexpr const char* kUsage =
     "checkpoint the store was quantized from; every layer must be done.";
 
 /// Tokenizer and generation files a Hugging Face directory may carry, plus llama2.c's tok*.bin (which our
-/// own reader finds beside a model, app/text_input.hpp).
+/// own reader finds beside a model, pipeline/text_input.hpp).
 bool is_tokenizer_file(const std::string& name) {
   for (const char* n : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                         "added_tokens.json", "generation_config.json"})
@@ -87,7 +87,7 @@ ExportedLayer exported_layer(const store::Store& st, std::size_t index, DType dt
                              const std::vector<index_t>* rope_order) {
   const std::string& name = st.layout().layers[index].name;
   const store::LayerRecord record = st.read_layer(index);
-  ExportedLayer e{to_override(record), record.k_star};
+  ExportedLayer e{pipeline::to_override(record), record.k_star};
   model::LinearOverride& o = e.o;
   if (rope_order) {
     o.Q = store::permute_columns(o.Q, *rope_order);

@@ -62,7 +62,7 @@ LayerInput load_input(const po::variables_map& vm) {
 }
 
 template <class T>
-nlohmann::json decompose(const LayerInput& input, const MethodConfig& cfg, const qer::InputStatistics& stats) {
+nlohmann::json decompose(const LayerInput& input, const qer::MethodSettings& cfg, const qer::InputStatistics& stats) {
   const qer::Scale S = qer::build_scale(stats, cfg.scale, input.name);
   const qer::LocalSvdEngine engine(cfg.svd);
   const la::Matrix<double> R = stats.has_xtx() ? stats.rxx() : la::Matrix<double>();
@@ -94,7 +94,7 @@ int run_layer(int argc, char** argv) {
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>()});
 
-  const MethodConfig cfg = method_config(vm);
+  const qer::MethodSettings cfg = method_settings(vm);
   const LayerInput input = load_input(vm);
   const long tokens = vm["stats-tokens"].as<long>();
   require(tokens >= 0, "--stats-tokens must be >= 0, got ", tokens);
@@ -114,7 +114,7 @@ int run_layer(int argc, char** argv) {
                                    {"out", input.W.cols()},
                                    {"statistics", from_file ? vm["calib"].as<std::string>() : std::string("synthetic")},
                                    {"statistics_tokens", stats.tokens}}},
-                        {"settings", to_json(cfg)}};
+                        {"settings", qer::to_json(cfg)}};
   out["result"] = cfg.float64 ? decompose<double>(input, cfg, stats) : decompose<float>(input, cfg, stats);
   std::cout << (vm.count("json") ? out.dump() : out.dump(2)) << std::endl;
   return 0;

@@ -41,7 +41,7 @@ void check_method_settings(const std::vector<sweep::Point>& points, const std::s
       po::variables_map vm;
       po::store(po::command_line_parser(args).options(desc).run(), vm);
       po::notify(vm);
-      (void)method_config(vm);
+      (void)method_settings(vm);
     } catch (const po::error& e) {
       throw InputError("grid " + grid + ", task " + std::to_string(t) + " (point " + p.id + "): " + e.what());
     } catch (const InputError& e) {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include <boost/log/trivial.hpp>
+#include "pipeline/log.hpp"  // SRR_LOG
 
 namespace srr::app {
 
@@ -20,5 +20,3 @@ struct LogSettings {
 void init_logging(const LogSettings& s);
 
 }  // namespace srr::app
-
-#define SRR_LOG(severity) BOOST_LOG_TRIVIAL(severity)

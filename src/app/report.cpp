@@ -7,32 +7,6 @@ namespace srr::app {
 
 using nlohmann::json;
 
-json to_json(const MethodConfig& c) {
-  const auto& l = c.layer;
-  return {{"method", qer::to_string(l.method)},
-          {"scale", qer::to_string(c.scale.kind)},
-          {"qera_exact_impl", qer::to_string(c.scale.exact_impl)},
-          {"eig_floor", c.scale.eig_floor},
-          {"diag_floor", c.scale.diag_floor},
-          {"quant", quant::to_string(l.quant.scheme)},
-          {"bits", l.quant.width},
-          {"block", l.quant.block},
-          {"bits_per_weight", quant::bits_per_weight(l.quant)},
-          {"rank", l.rank},
-          {"k_rule", qer::to_string(l.k_rule)},
-          {"k", l.k},
-          {"recon", qer::to_string(l.recon)},
-          {"iters", l.iters},
-          {"probe", qer::to_string(l.probe)},
-          {"mc_samples", l.mc_samples},
-          {"seed", l.seed},
-          {"svd", qer::to_string(c.svd.method)},
-          {"oversample", c.svd.oversample},
-          {"power_iters", c.svd.power_iters},
-          {"krylov_iters", c.svd.krylov_iters},
-          {"precision", c.float64 ? "float64" : "float32"}};
-}
-
 namespace {
 /// JSON has no NaN: unknown metrics become null.
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }

@@ -6,12 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/cli.hpp"
 #include "qer/layer.hpp"
 
 namespace srr::app {
-
-nlohmann::json to_json(const MethodConfig& c);
 
 /// Metrics, spectra, objective curve, k*, timings — everything but the matrices.
 template <class T>

@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: MIT
-#include "app/text_input.hpp"
-
-#include <algorithm>
+#include "app/text_options.hpp"
 
 #include "base/error.hpp"
-#include "model/text.hpp"
 
 namespace srr::app {
 
@@ -22,28 +19,14 @@ void add_text_options(po::options_description& desc, const char* default_max_cha
       ("skip-windows", po::value<int>()->default_value(0), "windows to skip first (keeps calibration and evaluation text disjoint)");
 }
 
-fs::path find_tokenizer(const fs::path& model) {
-  const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
-  if (fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
-  std::vector<fs::path> candidates;
-  if (fs::is_directory(dir))
-    for (const auto& e : fs::directory_iterator(dir)) {
-      const auto name = e.path().filename().string();
-      if (name.starts_with("tok") && name.ends_with(".bin")) candidates.push_back(e.path());
-    }
-  std::sort(candidates.begin(), candidates.end());
-  require(!candidates.empty(), "no tokenizer found beside ", model.string(), " (looked for tokenizer.json and tok*.bin in ",
-          dir.string(), "); give --tokenizer");
-  return candidates.front();
-}
-
-TextInput text_input(const po::variables_map& vm) {
+pipeline::TextInput text_input(const po::variables_map& vm) {
   require(vm.count("model") > 0, "--model is required");
   require(vm.count("text") > 0, "--text is required");
-  TextInput in;
+  pipeline::TextInput in;
   in.model = vm["model"].as<std::string>();
   in.text = vm["text"].as<std::string>();
-  in.tokenizer_path = vm.count("tokenizer") ? fs::path(vm["tokenizer"].as<std::string>()) : find_tokenizer(in.model);
+  in.tokenizer_path =
+      vm.count("tokenizer") ? fs::path(vm["tokenizer"].as<std::string>()) : pipeline::find_tokenizer(in.model);
   in.tokenizer = model::load_tokenizer(in.tokenizer_path);
   in.max_chars = vm["max-chars"].as<std::size_t>();
   in.ctx = vm["ctx"].as<int>();
@@ -52,13 +35,6 @@ TextInput text_input(const po::variables_map& vm) {
   require(in.max_chars > 0, "--max-chars must be positive");
   require(in.ctx == 0 || in.ctx >= 2, "--ctx must be at least 2 (or 0 for the model's maximum), got ", in.ctx);
   return in;
-}
-
-std::vector<std::vector<int>> stream_windows(const TextInput& in, int model_max_pos) {
-  const int ctx = in.ctx == 0 ? model_max_pos : in.ctx;
-  require(ctx <= model_max_pos, "--ctx ", ctx, " exceeds the model's maximum of ", model_max_pos, " positions");
-  const auto stream = in.tokenizer->encode(model::read_text(in.text, in.max_chars));
-  return model::stream_windows(stream, ctx, in.tokenizer->bos(), in.skip_windows, in.windows);
 }
 
 }  // namespace srr::app

@@ -10,13 +10,14 @@
 #include <cstdlib>
 #include <filesystem>
 
-#include "app/evaluation.hpp"
-#include "app/quantized_model.hpp"
 #include "model/checkpoint.hpp"
+#include "pipeline/calibration.hpp"
+#include "pipeline/evaluation.hpp"
+#include "pipeline/layer_quantizer.hpp"
 #include "store/calibration.hpp"
 
 using namespace srr;
-using namespace srr::app;
+using namespace srr::pipeline;
 
 namespace {
 
@@ -45,8 +46,8 @@ TextInput slice(const Case& c, int skip, int count) {
   return in;
 }
 
-MethodConfig method(qer::Method m, qer::ScaleKind scale, la::index_t rank) {
-  MethodConfig c;
+qer::MethodSettings method(qer::Method m, qer::ScaleKind scale, la::index_t rank) {
+  qer::MethodSettings c;
   c.layer.method = m;
   c.layer.rank = rank;
   c.layer.quant = {quant::Scheme::Mxint, 3, 32};
@@ -55,7 +56,7 @@ MethodConfig method(qer::Method m, qer::ScaleKind scale, la::index_t rank) {
 }
 
 /// Perplexity on the evaluation slice with every linear layer replaced as `cfg` says.
-double quantized_ppl(const model::Checkpoint& ckpt, const MethodConfig& cfg,
+double quantized_ppl(const model::Checkpoint& ckpt, const qer::MethodSettings& cfg,
                      const std::filesystem::path& calib, const TextInput& eval,
                      const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm) {
   LayerQuantizer q(ckpt, cfg, calib);

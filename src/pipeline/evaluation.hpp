@@ -1,20 +1,19 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// Calibration and perplexity over a model and a text, data-parallel over a communicator. Used by
-/// `srr calibrate`, `srr eval` and the end-to-end tests, so every path scores text the same way.
+/// Perplexity of a model over a text, data-parallel over a communicator. Used by `srr eval` and the
+/// end-to-end tests, so every path scores text the same way.
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "app/text_input.hpp"
-#include "parallel/mpi.hpp"
 #include "model/forward.hpp"
-#include "qer/statistics.hpp"
+#include "parallel/mpi.hpp"
+#include "pipeline/text_input.hpp"
 
-namespace srr::app {
+namespace srr::pipeline {
 
 /// Sums over the scored tokens.
 struct Score {
@@ -31,10 +30,4 @@ struct Score {
 Score evaluate(const model::Llama& llama, const TextInput& in, const std::string& protocol,
                const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm);
 
-/// Collective over `comm`: statistics of every distinct linear-layer input (keyed by
-/// model::statistics_key) over all windows; every rank returns the same reduced result.
-std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
-                                                      const std::vector<std::vector<int>>& windows, bool with_xtx,
-                                                      const parallel::Communicator& comm);
-
-}  // namespace srr::app
+}  // namespace srr::pipeline

@@ -2,7 +2,7 @@
 #pragma once
 /// @file
 /// Quantized weights for the forward pass, W ≈ Q + L·R per linear layer, from a store or computed on the
-/// spot with `srr layer` settings.
+/// spot: the one place `quantize`, `eval` and the tests decompose layers.
 
 #include <deque>
 #include <filesystem>
@@ -10,35 +10,38 @@
 #include <memory>
 #include <string>
 
-#include "app/cli.hpp"
-#include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
 #include "model/forward.hpp"
+#include "parallel/mpi.hpp"
+#include "qer/method.hpp"
 #include "qer/scale.hpp"
 #include "qer/svd.hpp"
 #include "store/record.hpp"
 
-namespace srr::app {
+namespace srr::pipeline {
 
 /// Decomposes layers of one checkpoint: weights from the memory-mapped checkpoint, statistics from the
 /// calibration file, scales cached by input in a small LRU (layers that share an input share its scale,
-/// method.md §4.1; the quantize scheduler sends an input's layers to one worker, and a few m×m scales are
-/// all a rank should hold for a 70B model). The one place `quantize`, `eval` and the tests decompose layers.
+/// method.md §4.1; the scheduler sends an input's layers to one worker, and a few m×m scales are all a
+/// rank should hold for a 70B model).
 class LayerQuantizer {
 public:
+  /// Scales kept (most recently used first); bench_schedule's simulation keeps as many.
+  static constexpr std::size_t kCacheSize = 2;
+
   /// `calib` empty: identity scales. `engine` null: LAPACK on this rank (qer::LocalSvdEngine).
-  LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config, std::filesystem::path calib = {},
+  LayerQuantizer(const model::Checkpoint& ckpt, qer::MethodSettings settings, std::filesystem::path calib = {},
                  std::unique_ptr<qer::SvdEngine> engine = nullptr);
   /// The decomposition of one linear layer; depends only on (weights, statistics, settings, seed, name).
   /// Its timings include "read", "scale" and "layer" (the whole call).
-  store::LayerRecord run(const std::string& name) { return run(name, config_.layer); }
+  store::LayerRecord run(const std::string& name) { return run(name, settings_.layer); }
   /// The same with other layer settings (bits, rank, k rule) on the same scale: what `srr allocate` and
   /// per-layer plans need, without rebuilding the input's scale.
   store::LayerRecord run(const std::string& name, const qer::LayerSettings& layer);
   /// tr(WᵀR_xxW) of layer `name`: the activation energy its relative activation-aware error is measured
   /// against. InputError when the calibration file holds no XᵀX.
   double activation_energy(const std::string& name);
-  const MethodConfig& config() const { return config_; }
+  const qer::MethodSettings& settings() const { return settings_; }
   std::int64_t scales_built() const { return scales_built_; }
 
 private:
@@ -47,11 +50,10 @@ private:
     std::unique_ptr<qer::Scale> scale;
     std::unique_ptr<la::Matrix<double>> rxx;  ///< null without XᵀX in the calibration file
   };
-  static constexpr std::size_t kCacheSize = 2;
   const Input& input_for(const std::string& key, const std::string& layer, la::index_t in);
 
   const model::Checkpoint& ckpt_;
-  MethodConfig config_;
+  qer::MethodSettings settings_;
   std::filesystem::path calib_;
   std::unique_ptr<qer::SvdEngine> engine_;
   std::deque<Input> cache_;  ///< most recently used first
@@ -68,4 +70,4 @@ std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoin
 /// Reads every layer of a finished store (each rank may call it: read-only opens are allowed in parallel).
 std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& store);
 
-}  // namespace srr::app
+}  // namespace srr::pipeline

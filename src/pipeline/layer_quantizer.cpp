@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "app/quantized_model.hpp"
+#include "pipeline/layer_quantizer.hpp"
 
 #include <algorithm>
 
@@ -11,17 +11,17 @@
 #include "store/calibration.hpp"
 #include "store/store.hpp"
 
-namespace srr::app {
+namespace srr::pipeline {
 
 using la::index_t;
 
-LayerQuantizer::LayerQuantizer(const model::Checkpoint& ckpt, MethodConfig config, std::filesystem::path calib,
+LayerQuantizer::LayerQuantizer(const model::Checkpoint& ckpt, qer::MethodSettings settings, std::filesystem::path calib,
                                std::unique_ptr<qer::SvdEngine> engine)
-    : ckpt_(ckpt), config_(std::move(config)), calib_(std::move(calib)), engine_(std::move(engine)) {
-  if (!engine_) engine_ = std::make_unique<qer::LocalSvdEngine>(config_.svd);
-  const bool needs_stats = config_.scale.kind != qer::ScaleKind::Identity && config_.layer.method != qer::Method::Loftq &&
-                           config_.layer.method != qer::Method::WeightOnly;
-  require(!needs_stats || !calib_.empty(), "--scale ", qer::to_string(config_.scale.kind),
+    : ckpt_(ckpt), settings_(std::move(settings)), calib_(std::move(calib)), engine_(std::move(engine)) {
+  if (!engine_) engine_ = std::make_unique<qer::LocalSvdEngine>(settings_.svd);
+  const bool needs_stats = settings_.scale.kind != qer::ScaleKind::Identity && settings_.layer.method != qer::Method::Loftq &&
+                           settings_.layer.method != qer::Method::WeightOnly;
+  require(!needs_stats || !calib_.empty(), "--scale ", qer::to_string(settings_.scale.kind),
           " needs calibration statistics: give --calib FILE (from srr calibrate)");
 }
 
@@ -38,7 +38,7 @@ const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, c
     const qer::InputStatistics stats = store::read_statistics(calib_, key);
     require(stats.dim == in, "calibration file '", calib_.string(), "': input '", key, "' has dimension ", stats.dim,
             " but layer ", layer, " has ", in, " inputs (statistics of another model?)");
-    input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, config_.scale, key, engine_.get()));
+    input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, settings_.scale, key, engine_.get()));
     if (stats.has_xtx()) input.rxx = std::make_unique<la::Matrix<double>>(stats.rxx());
   }
   ++scales_built_;
@@ -66,7 +66,7 @@ store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::Layer
   const double scale_seconds = scale_time.seconds();
   const auto& S = *input.scale;
   store::LayerRecord record =
-      config_.float64
+      settings_.float64
           ? store::make_record(qer::decompose_layer(W.cast<double>(), S, layer, name, *engine_, input.rxx.get()),
                                S.report())
           : store::make_record(qer::decompose_layer(W, S, layer, name, *engine_, input.rxx.get()), S.report());
@@ -116,4 +116,4 @@ std::map<std::string, model::LinearOverride> load_store(const std::filesystem::p
   return out;
 }
 
-}  // namespace srr::app
+}  // namespace srr::pipeline
