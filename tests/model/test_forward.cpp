@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <iostream>
 
@@ -352,18 +351,4 @@ TEST(Forward, GreedyGenerationFollowsTheLogits) {
     EXPECT_EQ(ids[static_cast<std::size_t>(t)], std::max_element(col, col + lg.rows()) - col) << t;
   }
   EXPECT_TRUE(model.generate_greedy(1, 0).empty());
-}
-
-TEST(Forward, Throughput) {
-  // Not a pass/fail criterion: prints the window throughput for the record.
-  const auto ck = Checkpoint::open(data_file("tinystories-656k"));
-  const Llama model(ck);
-  const auto tokens = random_tokens(512, ck.config().vocab, 7);
-  model.logits(tokens);
-  const auto start = std::chrono::steady_clock::now();
-  const int reps = 5;
-  for (int i = 0; i < reps; ++i) model.logits(tokens);
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / reps;
-  std::cout << "TinyStories-656K forward, 512-token window: " << s * 1e3 << " ms, " << 512 / s << " tokens/s\n";
-  RecordProperty("tokens_per_second", static_cast<int>(512 / s));
 }

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "base/rng.hpp"
+#include "../common/matrices.hpp"
 #include "parallel/grid.hpp"
 #include "la/lapack.hpp"
 
@@ -54,24 +54,8 @@ void for_each_grid(F&& fn) {
   }
 }
 
-inline Matrix<double> gaussian(index_t m, index_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  Matrix<double> A(m, n);
-  for (auto& v : A.values()) v = rng.normal();
-  return A;
-}
-
-/// ‖A − B‖_F / ‖B‖_F in double.
-template <class T>
-double rel_diff(const Matrix<T>& A, const Matrix<T>& B) {
-  EXPECT_EQ(A.rows(), B.rows());
-  EXPECT_EQ(A.cols(), B.cols());
-  if (A.rows() != B.rows() || A.cols() != B.cols()) return INFINITY;
-  double d = 0;
-  for (index_t i = 0; i < A.size(); ++i) d += std::pow(double(A.data()[i]) - double(B.data()[i]), 2);
-  const double n = la::frobenius2(B);
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
-}
+using srr::test::gaussian;
+using srr::test::rel_diff;
 
 /// U·diag(s)·Vt in double: the object that is unique even when singular vectors are not (signs).
 template <class T>

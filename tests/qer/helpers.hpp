@@ -4,30 +4,18 @@
 #include <cmath>
 #include <limits>
 
-#include "base/rng.hpp"
+#include "../common/matrices.hpp"
 #include "la/lapack.hpp"
 #include "qer/synthetic.hpp"
 
 namespace srr::qer::test {
 
-inline Matrix<double> gaussian(index_t m, index_t n, std::uint64_t seed) {
-  Rng rng(seed);
-  Matrix<double> A(m, n);
-  for (auto& v : A.values()) v = rng.normal();
-  return A;
-}
+using srr::test::gaussian;
+using srr::test::rel_diff;
 
 /// A random orthogonal matrix (Q factor of a Gaussian).
 inline Matrix<double> random_orthogonal(index_t m, std::uint64_t seed) {
   return la::orthonormalize(gaussian(m, m, seed));
-}
-
-template <class T>
-double rel_diff(const Matrix<T>& A, const Matrix<T>& B) {
-  double d = 0;
-  for (index_t i = 0; i < A.size(); ++i) d += std::pow(double(A.data()[i]) - double(B.data()[i]), 2);
-  const double n = la::frobenius2(B);
-  return n > 0 ? std::sqrt(d / n) : std::sqrt(d);
 }
 
 template <class T>

@@ -32,7 +32,10 @@ total=$("$tool" done "$dir/ref.h5" | cut -d' ' -f2)
 echo "reference: $total layers in ${wall_ms} ms"
 
 kills=0 mid_run=0 before_store=0 complete=0
-RANDOM=12345  # a reproducible schedule
+# A reproducible schedule: the kill times come from $RANDOM seeded here; SRR_KILL_SEED replays another.
+seed=${SRR_KILL_SEED:-12345}
+RANDOM=$seed
+echo "kill schedule seed: $seed (rerun with SRR_KILL_SEED=$seed to replay it)"
 
 # Starts a run in its own session, kills the whole session with SIGKILL after $2 ms, waits for every
 # process of it to be gone, and classifies the moment by what the store holds afterwards.
