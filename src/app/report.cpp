@@ -26,6 +26,7 @@ json to_json(const qer::LayerResult<T>& r, const qer::Scale& S) {
           {"probe_singular_values", r.probe_singular_values},
           {"objective", r.objective},
           {"oracle_errors", r.oracle_errors},
+          {"scored_directions", r.scored_directions},
           {"scale_floored", S.report().floored},
           {"scale_condition", number(S.report().condition)},
           {"scale_shrinkage", S.report().shrinkage_lambda},

@@ -79,7 +79,7 @@ public:
 
   bool is_root() const { return grid_.rank() == 0; }
   const ProcessGrid& grid() const { return grid_; }
-  const qer::SvdSettings& settings() const { return settings_; }
+  const qer::SvdSettings& settings() const override { return settings_; }
 
 private:
   template <class T>

@@ -235,7 +235,8 @@ std::vector<double> probe_tail_ratios(const Context<T>& ctx, std::vector<double>
   return rho;
 }
 
-/// Poster "adaptive" rule: H = [r] ∩ Top-r(σ_i·‖S⁻¹u_i‖) over the computed directions of SW.
+/// Poster "adaptive" rule (method.md §5.5b): H = [r] ∩ Top-r(σ_i·‖S⁻¹u_i‖) over the computed directions of SW
+/// (all of them with the full SVD).
 template <class T>
 std::vector<index_t> adaptive_set(const Context<T>& ctx) {
   const index_t r = ctx.settings.rank, avail = static_cast<index_t>(ctx.sw_svd.s.size());
@@ -329,16 +330,21 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
   } else {
     Stopwatch svd_time;
     // Every result reports SW's top spectrum, so QER computes it too. The adaptive rule ranks directions
-    // beyond the first r as well: it scores the top 2r (a direction further down would need both a smaller
-    // σ and a larger ‖S⁻¹u‖ than r of these to matter).
-    const index_t want = settings.k_rule == KRule::Adaptive
-                             ? std::min(std::min(W.rows(), W.cols()), 2 * settings.rank)
-                             : settings.rank;
+    // beyond the first r as well (method.md §5.5b scores all of them): with the full SVD every direction is
+    // scored; a direction further down can matter under QERA-exact, where S⁻¹ amplifies exactly the
+    // low-activation directions, whose σ is small. The truncated SVD scores the top 2r it computes (a
+    // further direction would need both a smaller σ and a larger ‖S⁻¹u‖ than r of these to matter), and
+    // the result records how many were scored.
+    const index_t want = settings.k_rule != KRule::Adaptive      ? settings.rank
+                         : engine.settings().method == SvdMethod::Full ? std::min(W.rows(), W.cols())
+                                                                       : std::min(std::min(W.rows(), W.cols()),
+                                                                                  2 * settings.rank);
     Rng rng(settings.seed, name, "sw-sketch");
     // Trained weights carry most of their energy in a slowly decaying bulk, so S·W is treated as flat too:
     // plain power iterations left a 1.5e-3 relative error there, block Krylov 2e-5 (docs/svd.md).
     ctx.sw_svd = engine.top(ctx.SW, want, settings.method == Method::Srr, Spectrum::Flat, rng);
     out.sw_singular_values.assign(ctx.sw_svd.s.begin(), ctx.sw_svd.s.begin() + settings.rank);
+    if (settings.k_rule == KRule::Adaptive) out.scored_directions = static_cast<index_t>(ctx.sw_svd.s.size());
     out.seconds["sw_svd"] = svd_time.seconds();
 
     Stopwatch k_time;

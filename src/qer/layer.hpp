@@ -69,6 +69,7 @@ struct LayerResult {
   std::vector<double> probe_singular_values;  ///< top r singular values of the first probe S·G (criterion)
   std::vector<double> objective;              ///< criterion objective α²(k)·ρ̂(r−k) for k = 0..r
   std::vector<double> oracle_errors;          ///< oracle rule: scaled error for every k = 0..r
+  index_t scored_directions = 0;              ///< adaptive rule: directions of SW scored (0 for other rules)
   std::map<std::string, double> seconds;      ///< wall time per stage
 };
 

@@ -2,7 +2,7 @@
 #pragma once
 /// @file
 /// Truncated SVD behind one interface, so the layer pipeline runs on a local engine (LAPACK/BLAS) or a
-/// distributed one (dist/, PBLAS on a BLACS grid) without knowing which.
+/// distributed one (parallel/, PBLAS on a BLACS grid) without knowing which.
 ///
 /// Only the top r ≤ a few hundred triplets and Frobenius norms are ever needed (method.md §5.8), so the
 /// default is a seeded randomized range finder (Halko, Martinsson, Tropp 2011, Alg. 4.4: Gaussian sketch,
@@ -65,6 +65,8 @@ public:
   /// R = Z·diag(w)·Zᵀ, w ascending (lower triangle of R read), as la::syevd.
   virtual la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const = 0;
   virtual std::string name() const = 0;
+  /// Full or randomized, and the randomized path's widths: what a caller may ask of top() cheaply.
+  virtual const SvdSettings& settings() const = 0;
 };
 
 /// LAPACK/BLAS on the calling rank.
@@ -77,7 +79,7 @@ public:
                            Rng& rng) const override;
   la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const override;
   std::string name() const override;
-  const SvdSettings& settings() const { return settings_; }
+  const SvdSettings& settings() const override { return settings_; }
 
 private:
   SvdSettings settings_;
