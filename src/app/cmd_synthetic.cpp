@@ -11,7 +11,7 @@
 #include "base/files.hpp"
 #include "base/timer.hpp"
 #include "model/synthetic_checkpoint.hpp"
-#include "store/export.hpp"
+#include "export/export.hpp"
 
 namespace srr::app {
 
