@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// GoogleTest main for the serial unit tests. (MPI tests have their own main in tests/dist.)
+// GoogleTest main for the serial unit tests. (MPI tests have their own main in tests/parallel.)
 #include <gtest/gtest.h>
 
 int main(int argc, char** argv) {

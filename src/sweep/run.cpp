@@ -17,7 +17,7 @@ namespace srr::sweep {
 
 namespace {
 
-/// The text options `srr calibrate` and `srr eval` share (app/text_input.hpp), as slice keys calib.K/eval.K.
+/// The text options `srr calibrate` and `srr eval` share (app/text_options.hpp), as slice keys calib.K/eval.K.
 const std::vector<std::string> kSliceOptions = {"text", "max-chars", "ctx", "windows", "skip-windows"};
 
 std::string format_seconds(double s) {
