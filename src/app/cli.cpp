@@ -21,7 +21,13 @@ void add_common_options(po::options_description& desc) {
 bool parse_command(int argc, char** argv, const po::options_description& desc, po::variables_map& vm,
                    const std::string& usage) {
   try {
-    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    const auto parsed = po::command_line_parser(argc, argv).options(desc).run();
+    // Without this, a stray value ("--rank 8 16") would be dropped silently.
+    for (const auto& o : parsed.options)
+      if (o.position_key >= 0)
+        throw InputError("unexpected argument '" + (o.value.empty() ? std::string() : o.value.front()) +
+                         "': every value belongs to an option (--name value)");
+    po::store(parsed, vm);
     if (vm.count("help")) {
       std::cout << usage << "\n\n" << desc << "\n";
       return false;
@@ -93,6 +99,8 @@ qer::MethodSettings method_settings(const po::variables_map& vm) {
   l.rank = vm["rank"].as<long>();
   l.k_rule = qer::k_rule_from_string(vm["k-rule"].as<std::string>());
   l.k = vm["k"].as<long>();
+  require(vm["k"].defaulted() || l.k_rule == qer::KRule::Fixed, "--k is used only with --k-rule fixed (this run has "
+          "--k-rule ", vm["k-rule"].as<std::string>(), ")");
   l.recon = qer::recon_from_string(vm["recon"].as<std::string>());
   l.iters = vm["iters"].as<int>();
   l.probe = qer::probe_shape_from_string(vm["probe"].as<std::string>());

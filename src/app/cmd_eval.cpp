@@ -75,7 +75,7 @@ int run_eval(int argc, char** argv) {
     Stopwatch t;
     std::map<std::string, model::LinearOverride> overrides;
     if (vm.count("store")) {
-      overrides = pipeline::load_store(vm["store"].as<std::string>());
+      overrides = pipeline::load_store(vm["store"].as<std::string>(), ckpt);
       out["store"] = vm["store"].as<std::string>();
     } else if (vm.count("adapter")) {
       overrides = store::adapter_overrides(store::read_peft_adapter(vm["adapter"].as<std::string>()), ckpt);

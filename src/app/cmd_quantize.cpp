@@ -25,6 +25,7 @@ pipeline::QuantizeJob read_job(const po::variables_map& vm) {
   require(vm.count("out") > 0, "--out STORE is required");
   job.model = vm["model"].as<std::string>();
   job.out = vm["out"].as<std::string>();
+  require(!job.out.empty(), "--out must name the store file, got ''");
   if (vm.count("calib")) job.calib = vm["calib"].as<std::string>();
   job.group_size = vm["group-size"].as<int>();
   job.dist_block = vm["dist-block"].as<int>();

@@ -17,6 +17,8 @@
 
 namespace srr::app {
 
+namespace fs = std::filesystem;
+
 namespace {
 
 constexpr const char* kUsage =
@@ -193,6 +195,17 @@ int run_sweep(int argc, char** argv) {
   paths.results = vm["results"].as<std::string>();
   paths.work = vm.count("work") ? std::filesystem::path(vm["work"].as<std::string>()) : paths.results / "work";
   paths.grid = grid.name;
+  // The sweep lays out its own trees below these and creates them, but never in place of a file.
+  for (const auto& [option, dir] : {std::pair{"--results", paths.results}, std::pair{"--work", paths.work}}) {
+    std::error_code ec;
+    require(!dir.empty(), option, " must name a directory");
+    for (fs::path p = dir; !p.empty(); p = p.parent_path()) {
+      const auto status = fs::status(p, ec);
+      require(!fs::exists(status) || fs::is_directory(status), option, " '", dir.string(), "': '", p.string(),
+              "' exists and is not a directory");
+      if (p == p.parent_path()) break;
+    }
+  }
   if (action == "plan") return plan(grid, paths, vm.count("shell") > 0);
   if (action == "prepare") return prepare(grid, paths, vm);
   if (action == "run") return run(grid, paths, vm);

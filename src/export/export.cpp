@@ -44,8 +44,8 @@ void require_exportable(const Store& store, const model::Checkpoint& ckpt) {
   StoreHeader wanted = store.header();
   wanted.checkpoint = ckpt.identity();
   if (const auto diffs = header_differences(store.header(), wanted); !diffs.empty())
-    throw InputError("the store '" + name + "' was made from a different checkpoint; export it with the --model it "
-                     "was quantized from. " + diffs.front());
+    throw InputError("the store '" + name + "' was made from a different checkpoint; give the --model it was "
+                     "quantized from. " + diffs.front());
 
   const auto& layers = store.layout().layers;
   const auto done = store.done();

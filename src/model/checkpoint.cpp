@@ -208,6 +208,13 @@ void Checkpoint::resolve_tied_embeddings(const std::map<std::string, std::string
 }
 
 void Checkpoint::check_tensors() const {
+  // The config is bounded by the tensors present before any per-layer list is built: a config.json claiming
+  // a billion layers is refused here, not by running out of memory.
+  constexpr std::uint64_t tensors_per_layer = 9;  // two norms and seven linear layers
+  require(static_cast<std::uint64_t>(config_.layers) * tensors_per_layer + 1 <= tensors_.size(), source_,
+          ": the config says ", config_.layers, " layers (num_hidden_layers), but the checkpoint holds only ",
+          tensors_.size(), " tensors, enough for at most ", tensors_.size() / tensors_per_layer,
+          "; config.json does not describe these weights");
   std::vector<std::string> needed = {k_embed, k_lm_head, "model.norm.weight"};
   for (int i = 0; i < config_.layers; ++i) {
     const std::string p = "model.layers." + std::to_string(i) + ".";

@@ -91,9 +91,12 @@ LayerwiseForward::LayerwiseForward(const Checkpoint& ck)
   const LlamaConfig& c = config_;
   // RoPE angles in double, rounded once: position·θ^(−2i/d) loses ~1e-5 rad in float at position 512.
   const int half = c.head_dim / 2;
-  cos_.resize(static_cast<std::size_t>(c.max_pos) * half);
+  // The table covers the positions a window can use, at most kRopePositions: max_position_embeddings comes
+  // from config.json and bounds nothing we can check against the weights (longer windows are refused).
+  rope_positions_ = std::min(c.max_pos, kRopePositions);
+  cos_.resize(static_cast<std::size_t>(rope_positions_) * half);
   sin_.resize(cos_.size());
-  for (int pos = 0; pos < c.max_pos; ++pos)
+  for (int pos = 0; pos < rope_positions_; ++pos)
     for (int i = 0; i < half; ++i) {
       const double angle = pos * std::pow(c.rope_theta, -2.0 * i / c.head_dim);
       cos_[static_cast<std::size_t>(pos) * half + i] = static_cast<float>(std::cos(angle));
@@ -171,6 +174,7 @@ Matrix<float> LayerwiseForward::embed(std::span<const int> tokens) const {
   const index_t T = static_cast<index_t>(tokens.size());
   require(T > 0, "logits: empty token window");
   require(T <= c.max_pos, "logits: window of ", T, " tokens exceeds max_position_embeddings ", c.max_pos);
+  require(T <= rope_positions_, "logits: windows are limited to ", rope_positions_, " tokens, got ", T);
   Matrix<float> X(T, c.hidden);
   for (index_t t = 0; t < T; ++t) {
     const int tok = tokens[static_cast<std::size_t>(t)];

@@ -85,7 +85,9 @@ private:
   LlamaConfig config_;
   std::string head_;  ///< lm_head.weight, or the embedding when tied
   std::vector<float> final_norm_;
-  std::vector<float> cos_, sin_;  ///< [max_pos][head_dim/2] RoPE tables
+  static constexpr int kRopePositions = 1 << 16;  ///< the longest window the tables cover
+  int rope_positions_ = 0;        ///< min(max_pos, kRopePositions)
+  std::vector<float> cos_, sin_;  ///< [rope_positions_][head_dim/2] RoPE tables
 };
 
 class Llama {

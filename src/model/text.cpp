@@ -93,6 +93,10 @@ std::string read_text(const std::filesystem::path& path, std::size_t max_chars) 
   in.read(text.data(), static_cast<std::streamsize>(want));
   require(in.gcount() == static_cast<std::streamsize>(want), "cannot read text file ", path, " (short read)");
   text.resize(utf8::boundary_at_or_before(text, max_chars));
+  if (const std::size_t bad = utf8::first_non_text(text); bad != std::string_view::npos)
+    throw InputError(detail::concat("text file ", path, " is not UTF-8 text: byte ", bad, " is 0x", std::hex,
+                                    static_cast<int>(static_cast<unsigned char>(text[bad])),
+                                    " (a binary file, or another encoding?)"));
   return text;
 }
 

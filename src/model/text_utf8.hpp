@@ -68,4 +68,17 @@ constexpr std::size_t boundary_at_or_before(std::string_view s, std::size_t limi
   return announced_length(static_cast<unsigned char>(s[n])) > limit - n ? n : limit;
 }
 
+/// Offset of the first byte that keeps `s` from being UTF-8 text: a malformed or truncated UTF-8 sequence,
+/// or a control byte other than tab, newline, vertical tab, form feed and carriage return (NUL bytes mark
+/// binary files). std::string_view::npos when there is none.
+constexpr std::size_t first_non_text(std::string_view s) {
+  for (std::size_t pos = 0; pos < s.size();) {
+    const auto c = static_cast<unsigned char>(s[pos]);
+    const std::size_t len = char_length(s, pos);
+    if (len == 1 && (c >= 0x80 || (c < 0x20 && (c < 0x09 || c > 0x0D)) || c == 0x7F)) return pos;
+    pos += len;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace srr::model::utf8

@@ -2,6 +2,8 @@
 #include "pipeline/layer_quantizer.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
@@ -9,6 +11,7 @@
 #include "model/linear_inputs.hpp"
 #include "qer/layer.hpp"
 #include "store/calibration.hpp"
+#include "store/export.hpp"
 #include "store/store.hpp"
 
 namespace srr::pipeline {
@@ -23,6 +26,9 @@ LayerQuantizer::LayerQuantizer(const model::Checkpoint& ckpt, qer::MethodSetting
                            settings_.layer.method != qer::Method::WeightOnly;
   require(!needs_stats || !calib_.empty(), "--scale ", qer::to_string(settings_.scale.kind),
           " needs calibration statistics: give --calib FILE (from srr calibrate)");
+  // The checksums as they are now: every input read later must still match them.
+  if (!calib_.empty())
+    for (const auto& [key, entry] : store::describe_calibration(calib_).inputs) pinned_[key] = entry.sha256;
 }
 
 const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, const std::string& layer, index_t in) {
@@ -35,7 +41,9 @@ const LayerQuantizer::Input& LayerQuantizer::input_for(const std::string& key, c
   if (calib_.empty()) {
     input.scale = std::make_unique<qer::Scale>(qer::Scale::identity(in));
   } else {
-    const qer::InputStatistics stats = store::read_statistics(calib_, key);
+    const auto pinned = pinned_.find(key);
+    const qer::InputStatistics stats =
+        store::read_statistics(calib_, key, pinned == pinned_.end() ? std::string() : pinned->second);
     require(stats.dim == in, "calibration file '", calib_.string(), "': input '", key, "' has dimension ", stats.dim,
             " but layer ", layer, " has ", in, " inputs (statistics of another model?)");
     input.scale = std::make_unique<qer::Scale>(qer::build_scale(stats, settings_.scale, key, engine_.get()));
@@ -57,9 +65,29 @@ double LayerQuantizer::activation_energy(const std::string& name) {
   return energy;
 }
 
+namespace {
+/// Refuses weights the decomposition cannot take: non-finite ones, and ones so large that ‖W‖²_F overflows
+/// float32 (LAPACK then fails with a bare "info = -4"). Real weights are many orders of magnitude smaller.
+void require_decomposable(const la::Matrix<float>& W, const std::string& layer) {
+  double max_abs = 0;
+  for (index_t j = 0; j < W.cols(); ++j)
+    for (index_t i = 0; i < W.rows(); ++i) {
+      const float w = W(i, j);
+      require(std::isfinite(w), "layer ", layer, ": weight [", j, "][", i, "] is ", w, " (the checkpoint is damaged)");
+      max_abs = std::max(max_abs, static_cast<double>(std::fabs(w)));
+    }
+  const double bound = std::sqrt(static_cast<double>(std::numeric_limits<float>::max()) /
+                                 (static_cast<double>(W.rows()) * static_cast<double>(W.cols())));
+  require(max_abs <= bound, "layer ", layer, ": weights up to ", max_abs, " in magnitude overflow float32 arithmetic ",
+          "(the sum of their squares exceeds ", std::numeric_limits<float>::max(), "; at most ", bound,
+          " is usable): the checkpoint is damaged or not a weight file");
+}
+}  // namespace
+
 store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::LayerSettings& layer) {
   Stopwatch all, read_time;
   const auto W = ckpt_.linear_weight(name);
+  require_decomposable(W, name);
   const double read_seconds = read_time.seconds();
   Stopwatch scale_time;
   const Input& input = input_for(model::statistics_key(name), name, W.rows());
@@ -104,15 +132,13 @@ std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoin
   return out;
 }
 
-std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& path) {
+std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& path,
+                                                        const model::Checkpoint& ckpt) {
   const auto st = store::Store::open_read_only(path);
-  const auto done = st.done();
+  store::require_exportable(st, ckpt);  // the same checkpoint, every layer done, shapes that fit
   std::map<std::string, model::LinearOverride> out;
-  for (std::size_t i = 0; i < st.layout().layers.size(); ++i) {
-    const auto& name = st.layout().layers[i].name;
-    require(done[i], path.string(), ": layer ", name, " is not finished; rerun srr quantize to complete the store");
-    out.emplace(name, to_override(st.read_layer(i)));
-  }
+  for (std::size_t i = 0; i < st.layout().layers.size(); ++i)
+    out.emplace(st.layout().layers[i].name, to_override(st.read_layer(i)));
   return out;
 }
 

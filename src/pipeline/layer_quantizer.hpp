@@ -22,8 +22,10 @@ namespace srr::pipeline {
 
 /// Decomposes layers of one checkpoint: weights from the memory-mapped checkpoint, statistics from the
 /// calibration file, scales cached by input in a small LRU (layers that share an input share its scale,
-/// method.md §4.1; the scheduler sends an input's layers to one worker, and a few m×m scales are all a
-/// rank should hold for a 70B model).
+/// method.md §4.1; the scheduler sends an input's layers to one worker, and a few m×m scales are
+/// all a rank should hold for a 70B model). The one place `quantize`, `eval` and the tests decompose layers.
+/// The calibration file's checksums are pinned at construction: statistics read later must match them
+/// (store::read_statistics), so a file rewritten during a run stops the run instead of mixing statistics.
 class LayerQuantizer {
 public:
   /// Scales kept (most recently used first); bench_schedule's simulation keeps as many.
@@ -55,6 +57,7 @@ private:
   const model::Checkpoint& ckpt_;
   qer::MethodSettings settings_;
   std::filesystem::path calib_;
+  std::map<std::string, std::string> pinned_;  ///< each input's checksum when this object was made
   std::unique_ptr<qer::SvdEngine> engine_;
   std::deque<Input> cache_;  ///< most recently used first
   std::int64_t scales_built_ = 0;
@@ -67,7 +70,10 @@ model::LinearOverride to_override(const store::LayerRecord& record);
 /// read) by rank i mod size and broadcast, so the work is spread and the result is the same on any rank count.
 std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
                                                           const parallel::Communicator& comm);
-/// Reads every layer of a finished store (each rank may call it: read-only opens are allowed in parallel).
-std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& store);
+/// Reads every layer of a finished store made from `ckpt` (each rank may call it: read-only opens are
+/// allowed in parallel). InputError when the store was made from another checkpoint (even one of the same
+/// shapes), is not complete, or a layer fails its checksum (store::ChecksumError, naming it).
+std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& store,
+                                                        const model::Checkpoint& ckpt);
 
 }  // namespace srr::pipeline

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/error.hpp"
+#include "base/file_lock.hpp"
 #include "model/checkpoint.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/log.hpp"
@@ -56,11 +57,29 @@ private:
 
 /// Everything the master sets up before any work is handed out.
 struct Run {
+  std::optional<FileLock> calib_lock;  ///< shared: no srr calibrate replaces the file while this run reads it
   store::Store store;
   std::vector<WorkItem> todo;
   std::size_t total = 0, done_before = 0;
   std::size_t inputs = 0;  ///< distinct statistics keys among the layers to do
 };
+
+/// The done marks of a store being resumed, each checked against its layer's checksum: a done layer whose
+/// data no longer matches (a damaged disk, an edit) is named, marked not done and computed again.
+std::vector<bool> verified_done_marks(store::Store& store) {
+  auto done = store.done();
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    if (!done[i]) continue;
+    try {
+      store.read_layer(i);
+    } catch (const store::ChecksumError& e) {
+      SRR_LOG(warning) << e.what();
+      store.mark_not_done(i);
+      done[i] = false;
+    }
+  }
+  return done;
+}
 
 /// Plans the run and opens (or creates) the store. Master only. Every check that can fail on bad input
 /// runs here, before the store is touched: the layer settings against every shape, and the calibration
@@ -69,13 +88,15 @@ Run prepare(const QuantizeJob& job) {
   const auto checkpoint = model::Checkpoint::open(job.model);
   Plan plan = plan_layers(checkpoint, job.method);
   std::string calibration = "null";
+  std::optional<FileLock> calib_lock;
   if (!job.calib.empty()) {
+    calib_lock = store::lock_calibration(job.calib, LockMode::shared);
     require_calibration_fits(job.calib, job.model, plan.items, job.method.scale.kind == qer::ScaleKind::QeraExact);
     calibration = store::calibration_identity(job.calib);
   }
   const store::StoreHeader header{SRR_VERSION, qer::to_json(job.method), checkpoint.identity(), calibration};
-  Run run{store::Store::open_for_run(job.out, header, plan.layout), {}, plan.items.size(), 0, 0};
-  const auto done = run.store.done();
+  Run run{std::move(calib_lock), store::Store::open_for_run(job.out, header, plan.layout), {}, plan.items.size(), 0, 0};
+  const auto done = verified_done_marks(run.store);
   std::set<std::string> keys;
   for (auto& w : plan.items)
     if (done[w.index]) {

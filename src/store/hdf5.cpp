@@ -222,6 +222,33 @@ std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::s
   return value;
 }
 
+Hid open_hdf5(const std::filesystem::path& path, bool writable, const std::string& what, hid_t fapl) {
+  h5_init();
+  const std::string name = path.string();
+  std::error_code ec;
+  require(std::filesystem::exists(path, ec), "no ", what, " at '", name, "'");
+  require(!std::filesystem::is_directory(path, ec), "the ", what, " '", name, "' is a directory");
+  const hid_t id = H5Fopen(name.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+  if (id >= 0) return Hid(id);
+  std::string stack;
+  H5Ewalk2(
+      H5E_DEFAULT, H5E_WALK_DOWNWARD,
+      [](unsigned, const H5E_error2_t* e, void* data) -> herr_t {
+        if (e->desc) *static_cast<std::string*>(data) += std::string(e->desc) + "; ";
+        return 0;
+      },
+      &stack);
+  H5Eclear2(H5E_DEFAULT);
+  if (stack.find("unable to lock file") != std::string::npos || stack.find("lock the file") != std::string::npos)
+    throw InputError("the " + what + " '" + name +
+                     "' is in use: another program has it open through HDF5 (h5py, HDFView, another srr), which "
+                     "locks it; close it there and rerun. The file is fine and was left as it is");
+  const std::size_t first = stack.find("; ");
+  throw InputError("the " + what + " '" + name + "' cannot be opened as an HDF5 file" +
+                   (first == std::string::npos ? "" : " (" + stack.substr(0, first) + ")") +
+                   "; it was left as it is");
+}
+
 void write_hdf5_atomic(const std::filesystem::path& path, const std::function<void(hid_t, const std::string&)>& fill,
                        Replace replace, hid_t fapl) {
   h5_init();

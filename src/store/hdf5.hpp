@@ -102,6 +102,32 @@ void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value,
 std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& file);
 bool has_attribute(hid_t obj, const std::string& name, const std::string& file);
 
+/// A checksum that does not match the data it covers: the data changed after srr wrote it. Bad input (exit
+/// code 2) whose message names the file and the layer or input.
+class ChecksumError : public InputError {
+public:
+  using InputError::InputError;
+};
+
+/// Runs `read`, which reads the existing HDF5 file `file`, and reports an HDF5 failure inside it as
+/// InputError naming the file: a file srr only reads and HDF5 cannot read is damaged input (exit code 2),
+/// not an internal error.
+template <class F>
+auto read_checked(const std::string& file, F&& read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const InputError&) {
+    throw;
+  } catch (const Error& e) {
+    throw InputError("'" + file + "' is damaged or was not written by this srr (" + e.what() + ")");
+  }
+}
+
+/// Opens an existing HDF5 file (read-only or read-write). InputError, naming `what` and the path, when it
+/// does not exist, when another program holds it open (HDF5's own file lock, e.g. an h5py session: "in
+/// use", with the way out), or when it is not an HDF5 file. Never modifies the file.
+Hid open_hdf5(const std::filesystem::path& path, bool writable, const std::string& what, hid_t fapl = H5P_DEFAULT);
+
 /// Writes a new HDF5 file at `path` atomically: a TempFile beside it (unpredictable name, O_EXCL|O_NOFOLLOW)
 /// is created as HDF5 with the file-access list `fapl`, `fill(file, name)` writes its content (`name` is the
 /// temporary name, for messages), then the file is closed, its disk blocks reserved and fsynced, and it is

@@ -14,6 +14,7 @@
 #include <limits>
 #include <set>
 
+#include "model/sha256.hpp"
 
 namespace srr::store {
 
@@ -66,28 +67,53 @@ std::string describe_checkpoint(const json& j) {
          j.value("header_sha256", std::string("?")).substr(0, 16) + "…]";
 }
 
+/// The checksum of one layer: SHA-256 over the bytes of every dataset of the layer but `done` and
+/// `sha256` itself, in the order write_layer writes them (the same order read_layer reads them).
+class LayerDigest {
+public:
+  template <class T>
+  void add(std::span<const T> values) {
+    sha_.update(std::as_bytes(values));
+  }
+  std::vector<std::uint8_t> finish() {
+    const auto d = sha_.digest();
+    return {d.begin(), d.end()};
+  }
+
+private:
+  model::Sha256 sha_;
+};
+
 template <class T>
-void write_scalar(hid_t group, const char* name, T value, const std::string& file) {
+void write_scalar(hid_t group, const char* name, T value, const std::string& file, LayerDigest* digest = nullptr) {
   Hid d = open_dataset(group, name, file);
   write_dataset<T>(d.get(), std::span<const T>(&value, 1), file);
+  if (digest) digest->add(std::span<const T>(&value, 1));
 }
 
 template <class T>
-void write_vector(hid_t group, const char* name, const std::vector<T>& v, const std::string& file) {
+void write_vector(hid_t group, const char* name, const std::vector<T>& v, const std::string& file,
+                  LayerDigest* digest = nullptr) {
   Hid d = open_dataset(group, name, file);
   write_dataset<T>(d.get(), std::span<const T>(v), file);
+  if (digest) digest->add(std::span<const T>(v));
 }
 
 template <class T>
-T read_scalar(hid_t group, const char* name, const std::string& file) {
+T read_scalar(hid_t group, const char* name, const std::string& file, LayerDigest* digest = nullptr) {
   Hid d = open_dataset(group, name, file);
-  return read_dataset<T>(d.get(), 1, file).front();
+  const T value = read_dataset<T>(d.get(), 1, file).front();
+  if (digest) digest->add(std::span<const T>(&value, 1));
+  return value;
 }
 
 template <class T>
-std::vector<T> read_vector(hid_t group, const char* name, std::int64_t n, const std::string& file) {
+std::vector<T> read_vector(hid_t group, const char* name, std::int64_t n, const std::string& file,
+                           LayerDigest* digest = nullptr) {
   Hid d = open_dataset(group, name, file);
-  return read_dataset<T>(d.get(), n, file);
+  std::vector<T> v = read_dataset<T>(d.get(), n, file);
+  if (digest) digest->add(std::span<const T>(v));
+  return v;
 }
 
 /// The datasets of one layer and their shapes: the single place the per-layer schema is spelled out.
@@ -127,6 +153,7 @@ std::vector<DatasetSpec> layer_datasets(const StoreLayout& layout, const StoreLa
       {"scale_shrinkage", file_type<double>(), {}, true},
       {"seconds", file_type<double>(), {timing_stages().size()}, true},
       {"mpi_rank", file_type<std::int64_t>(), {}, true},
+      {"sha256", file_type<std::uint8_t>(), {32}, true},  // LayerDigest of everything above
       {"done", file_type<std::uint8_t>(), {}, true},  // written last, after everything above is durable
   };
   specs.insert(specs.end(), rest.begin(), rest.end());
@@ -297,48 +324,39 @@ void Store::create(const fs::path& path, const StoreHeader& header, const StoreL
 }
 
 Store Store::open(const fs::path& path, bool writable) {
-  h5_init();
   Store s;
   s.path_ = path;
   s.name_ = path.string();
   s.writable_ = writable;
-  const std::string& name = s.name_;
-  require(fs::exists(path), "no store at '", name, "'");
-  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), name));
-  hid_t id = H5Fopen(name.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get());
-  if (id < 0) {
-    std::string why;
-    H5Ewalk2(
-        H5E_DEFAULT, H5E_WALK_DOWNWARD,
-        [](unsigned n, const H5E_error2_t* e, void* data) -> herr_t {
-          if (n == 0 && e->desc) *static_cast<std::string*>(data) = e->desc;
-          return 0;
-        },
-        &why);
-    H5Eclear2(H5E_DEFAULT);
-    throw InputError("'" + name + "' exists but cannot be opened as an HDF5 file" + (why.empty() ? "" : " (" + why + ")") +
-                     "; it was left as it is: remove it or choose another store path");
-  }
-  s.file_ = Hid(id);
-  const hid_t root = s.file_.get();
+  s.file_ = open_hdf5(path, writable, "store");
+  read_checked(s.name_, [&] { s.read_header(); });
+  return s;
+}
+
+void Store::read_header() {
+  const std::string& name = name_;
+  const hid_t root = file_.get();
   require(has_attribute(root, "format", name) && read_string_attribute(root, "format", name) == kFormat, "'", name,
           "' is an HDF5 file but not an srr store; it was left as it is");
   const auto version = read_int_attribute(root, "format_version", name);
   require(version == kFormatVersion, "'", name, "' has store format version ", version, ", this srr reads version ",
-          kFormatVersion);
-  s.header_.tool_version = read_string_attribute(root, "tool_version", name);
+          kFormatVersion, version < kFormatVersion ? " (layer checksums came with version 2): quantize into a new store"
+                                                   : " (made by a newer srr)");
+  header_.tool_version = read_string_attribute(root, "tool_version", name);
   try {
-    s.header_.config = json::parse(read_string_attribute(root, "config", name));
+    header_.config = json::parse(read_string_attribute(root, "config", name));
   } catch (const json::exception& e) {
     throw InputError("'" + name + "': the config attribute is not JSON: " + e.what());
   }
-  s.header_.checkpoint = read_string_attribute(root, "checkpoint", name);
-  s.header_.calibration = read_string_attribute(root, "calibration", name);
-  s.layout_.quant.scheme = quant::scheme_from_string(read_string_attribute(root, "quant_scheme", name));
-  s.layout_.quant.width = static_cast<int>(read_int_attribute(root, "bits", name));
-  s.layout_.quant.block = static_cast<int>(read_int_attribute(root, "block", name));
-  s.layout_.rank = read_int_attribute(root, "rank", name);
+  header_.checkpoint = read_string_attribute(root, "checkpoint", name);
+  header_.calibration = read_string_attribute(root, "calibration", name);
+  layout_.quant.scheme = quant::scheme_from_string(read_string_attribute(root, "quant_scheme", name));
+  layout_.quant.width = static_cast<int>(read_int_attribute(root, "bits", name));
+  layout_.quant.block = static_cast<int>(read_int_attribute(root, "block", name));
+  quant::validate(layout_.quant);
+  layout_.rank = read_int_attribute(root, "rank", name);
   const auto count = read_int_attribute(root, "layer_count", name);
+  require(layout_.rank >= 0 && count >= 0, "'", name, "': bad rank ", layout_.rank, " or layer count ", count);
 
   Hid layers = open_group(root, kLayers, name);
   std::vector<std::string> names;
@@ -346,39 +364,61 @@ Store Store::open(const fs::path& path, bool writable) {
   SRR_H5_CALL(H5Literate(layers.get(), H5_INDEX_NAME, H5_ITER_NATIVE, &idx, collect_name, &names), name);
   require(static_cast<std::int64_t>(names.size()) == count, "'", name, "': ", names.size(), " layer groups, expected ",
           count);
-  s.layout_.layers.resize(names.size());
+  layout_.layers.resize(names.size());
   std::vector<bool> seen(names.size(), false);
   for (const auto& n : names) {
     Hid g = open_group(layers.get(), n, name);
     const auto i = read_int_attribute(g.get(), "index", name);
     require(i >= 0 && i < count && !seen[static_cast<std::size_t>(i)], "'", name, "': layer ", n, " has a bad index ", i);
     seen[static_cast<std::size_t>(i)] = true;
-    s.layout_.layers[static_cast<std::size_t>(i)] = {n, read_int_attribute(g.get(), "in", name),
-                                                     read_int_attribute(g.get(), "out", name)};
+    const StoreLayer l{n, read_int_attribute(g.get(), "in", name), read_int_attribute(g.get(), "out", name)};
+    require(l.in > 0 && l.out > 0, "'", name, "': layer ", n, " has a bad shape ", l.in, "×", l.out);
+    layout_.layers[static_cast<std::size_t>(i)] = l;
   }
-  return s;
+}
+
+namespace {
+/// Refuses a store path that cannot name a store file, before anything is created beside it.
+void require_store_path(const fs::path& path) {
+  const std::string name = path.string();
+  require(!name.empty() && path.has_filename(), "--out must name the store file, got '", name, "'");
+  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  require(fs::is_directory(dir, ec), "--out '", name, "': the directory '", dir.string(),
+          "' does not exist (srr does not create it)");
+  const auto status = fs::symlink_status(path, ec);
+  require(!fs::is_symlink(status), "--out '", name, "' is a symbolic link; srr never writes through one");
+  require(!fs::exists(status) || fs::is_regular_file(status), "--out '", name, "' exists and is ",
+          fs::is_directory(status) ? "a directory" : "not a regular file", "; choose another store path");
+}
+}  // namespace
+
+void Store::require_same_run(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
+  // A read-only open: a refused store is never opened for writing.
+  const Store existing = open(path, false);
+  auto diffs = header_differences(existing.header(), header);
+  // Equal headers imply equal layouts; a layout difference alone means the plan itself changed.
+  if (diffs.empty()) diffs = layout_differences(existing.layout(), layout);
+  if (!diffs.empty()) {
+    std::string msg = "the store '" + path.string() +
+                      "' was made by a different run and was left as it is; remove it, choose another store "
+                      "path, or rerun with the same settings. Differences:";
+    for (const auto& d : diffs) msg += "\n  " + d;
+    throw InputError(msg);
+  }
 }
 
 Store Store::open_for_run(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
   h5_init();
+  require_store_path(path);
+  // Checked before the lock too, so that refusing a foreign file leaves no `<file>.lock` beside it.
+  if (fs::exists(fs::symlink_status(path))) require_same_run(path, header, layout);
   FileLock lock = lock_store(path);
   remove_stale_temporaries(path);  // of runs killed while creating it: only runs holding this lock make them
-  if (!fs::exists(path)) {
+  if (!fs::exists(fs::symlink_status(path)))
     create(path, header, layout);
-  } else {
-    // Check with a read-only open first: a refused store is never opened for writing.
-    const Store existing = open(path, false);
-    auto diffs = header_differences(existing.header(), header);
-    // Equal headers imply equal layouts; a layout difference alone means the plan itself changed.
-    if (diffs.empty()) diffs = layout_differences(existing.layout(), layout);
-    if (!diffs.empty()) {
-      std::string msg = "the store '" + path.string() +
-                        "' was made by a different run and was left as it is; remove it, choose another store "
-                        "path, or rerun with the same settings. Differences:";
-      for (const auto& d : diffs) msg += "\n  " + d;
-      throw InputError(msg);
-    }
-  }
+  else
+    require_same_run(path, header, layout);  // again: another run may have made it meanwhile
   Store s = open(path, true);
   s.lock_.emplace(std::move(lock));
   return s;
@@ -393,6 +433,10 @@ std::size_t Store::index_of(const std::string& name) const {
 }
 
 std::vector<bool> Store::done() const {
+  return read_checked(name_, [&] { return done_marks(); });
+}
+
+std::vector<bool> Store::done_marks() const {
   std::vector<bool> marks;
   marks.reserve(layout_.layers.size());
   for (const auto& l : layout_.layers) {
@@ -431,35 +475,37 @@ void Store::write_layer(std::size_t index, const LayerRecord& r) {
 
   Hid g = open_group(file_.get(), layer_path(l), name_);
   const hid_t gid = g.get();
-  write_vector(gid, "codes", c.codes, name_);
+  LayerDigest digest;
+  write_vector(gid, "codes", c.codes, name_, &digest);
   if (mxint) {
-    write_vector(gid, "exponents", c.exponents, name_);
+    write_vector(gid, "exponents", c.exponents, name_, &digest);
   } else {
-    write_vector(gid, "scales", c.scales, name_);
-    write_vector(gid, "zeros", c.zeros, name_);
+    write_vector(gid, "scales", c.scales, name_, &digest);
+    write_vector(gid, "zeros", c.zeros, name_, &digest);
   }
-  write_vector(gid, "lora_A", r.lora_A, name_);
-  write_vector(gid, "lora_B", r.lora_B, name_);
-  write_scalar(gid, "k_star", r.k_star, name_);
-  write_vector(gid, "preserved", padded<std::int64_t>(r.preserved, rank, -1), name_);
-  write_scalar(gid, "rel_error", r.rel_error, name_);
-  write_scalar(gid, "rel_error_scaled", r.rel_error_scaled, name_);
-  write_scalar(gid, "rel_error_act", r.rel_error_act, name_);
-  write_scalar(gid, "sw_frobenius2", r.sw_frobenius2, name_);
-  write_vector(gid, "sw_singular_values", padded(r.sw_singular_values, rank, kNaN), name_);
-  write_vector(gid, "probe_singular_values", padded(r.probe_singular_values, rank, kNaN), name_);
-  write_vector(gid, "objective", padded(r.objective, rank + 1, kNaN), name_);
-  write_vector(gid, "oracle_errors", padded(r.oracle_errors, rank + 1, kNaN), name_);
-  write_scalar(gid, "scale_floored", r.scale_floored, name_);
-  write_scalar(gid, "scale_condition", r.scale_condition, name_);
-  write_scalar(gid, "scale_shrinkage", r.scale_shrinkage, name_);
+  write_vector(gid, "lora_A", r.lora_A, name_, &digest);
+  write_vector(gid, "lora_B", r.lora_B, name_, &digest);
+  write_scalar(gid, "k_star", r.k_star, name_, &digest);
+  write_vector(gid, "preserved", padded<std::int64_t>(r.preserved, rank, -1), name_, &digest);
+  write_scalar(gid, "rel_error", r.rel_error, name_, &digest);
+  write_scalar(gid, "rel_error_scaled", r.rel_error_scaled, name_, &digest);
+  write_scalar(gid, "rel_error_act", r.rel_error_act, name_, &digest);
+  write_scalar(gid, "sw_frobenius2", r.sw_frobenius2, name_, &digest);
+  write_vector(gid, "sw_singular_values", padded(r.sw_singular_values, rank, kNaN), name_, &digest);
+  write_vector(gid, "probe_singular_values", padded(r.probe_singular_values, rank, kNaN), name_, &digest);
+  write_vector(gid, "objective", padded(r.objective, rank + 1, kNaN), name_, &digest);
+  write_vector(gid, "oracle_errors", padded(r.oracle_errors, rank + 1, kNaN), name_, &digest);
+  write_scalar(gid, "scale_floored", r.scale_floored, name_, &digest);
+  write_scalar(gid, "scale_condition", r.scale_condition, name_, &digest);
+  write_scalar(gid, "scale_shrinkage", r.scale_shrinkage, name_, &digest);
   std::vector<double> seconds;
   for (const auto& stage : timing_stages()) {
     const auto it = r.seconds.find(stage);
     seconds.push_back(it == r.seconds.end() ? kNaN : it->second);
   }
-  write_vector(gid, "seconds", seconds, name_);
-  write_scalar(gid, "mpi_rank", r.mpi_rank, name_);
+  write_vector(gid, "seconds", seconds, name_, &digest);
+  write_scalar(gid, "mpi_rank", r.mpi_rank, name_, &digest);
+  write_vector(gid, "sha256", digest.finish(), name_);
   // The data must be on disk before the mark that declares it complete, and the mark before we move on.
   make_durable();
   write_scalar(gid, "done", std::uint8_t{1}, name_);
@@ -467,10 +513,15 @@ void Store::write_layer(std::size_t index, const LayerRecord& r) {
 }
 
 LayerRecord Store::read_layer(std::size_t index) const {
+  return read_checked(name_, [&] { return read_layer_unchecked(index); });
+}
+
+LayerRecord Store::read_layer_unchecked(std::size_t index) const {
   SRR_ASSERT(index < layout_.layers.size());
   const auto& l = layout_.layers[index];
   Hid g = open_group(file_.get(), layer_path(l), name_);
   const hid_t gid = g.get();
+  LayerDigest digest;
   const auto rank = layout_.rank;
   LayerRecord r;
   auto& c = r.codes;
@@ -478,36 +529,43 @@ LayerRecord Store::read_layer(std::size_t index) const {
   c.in = l.in;
   c.out = l.out;
   const auto blocks = c.blocks_per_column() * c.out;
-  c.codes = read_vector<std::int8_t>(gid, "codes", l.in * l.out, name_);
+  c.codes = read_vector<std::int8_t>(gid, "codes", l.in * l.out, name_, &digest);
   if (layout_.quant.scheme == quant::Scheme::Mxint) {
-    c.exponents = read_vector<std::uint8_t>(gid, "exponents", blocks, name_);
+    c.exponents = read_vector<std::uint8_t>(gid, "exponents", blocks, name_, &digest);
   } else {
-    c.scales = read_vector<float>(gid, "scales", blocks, name_);
-    c.zeros = read_vector<std::uint8_t>(gid, "zeros", blocks, name_);
+    c.scales = read_vector<float>(gid, "scales", blocks, name_, &digest);
+    c.zeros = read_vector<std::uint8_t>(gid, "zeros", blocks, name_, &digest);
   }
-  r.lora_A = read_vector<float>(gid, "lora_A", rank * l.in, name_);
-  r.lora_B = read_vector<float>(gid, "lora_B", rank * l.out, name_);
-  r.k_star = read_scalar<std::int64_t>(gid, "k_star", name_);
-  r.preserved = read_vector<std::int64_t>(gid, "preserved", rank, name_);
+  r.lora_A = read_vector<float>(gid, "lora_A", rank * l.in, name_, &digest);
+  r.lora_B = read_vector<float>(gid, "lora_B", rank * l.out, name_, &digest);
+  r.k_star = read_scalar<std::int64_t>(gid, "k_star", name_, &digest);
+  r.preserved = read_vector<std::int64_t>(gid, "preserved", rank, name_, &digest);
   require(r.k_star >= 0 && r.k_star <= rank, "'", name_, "': ", l.name, " has k_star ", r.k_star);
   r.preserved.resize(static_cast<std::size_t>(r.k_star));
-  r.rel_error = read_scalar<double>(gid, "rel_error", name_);
-  r.rel_error_scaled = read_scalar<double>(gid, "rel_error_scaled", name_);
-  r.rel_error_act = read_scalar<double>(gid, "rel_error_act", name_);
-  r.sw_frobenius2 = read_scalar<double>(gid, "sw_frobenius2", name_);
-  r.sw_singular_values = trimmed(read_vector<double>(gid, "sw_singular_values", rank, name_));
-  r.probe_singular_values = trimmed(read_vector<double>(gid, "probe_singular_values", rank, name_));
-  r.objective = trimmed(read_vector<double>(gid, "objective", rank + 1, name_));
-  r.oracle_errors = trimmed(read_vector<double>(gid, "oracle_errors", rank + 1, name_));
-  r.scale_floored = read_scalar<std::int64_t>(gid, "scale_floored", name_);
-  r.scale_condition = read_scalar<double>(gid, "scale_condition", name_);
-  r.scale_shrinkage = read_scalar<double>(gid, "scale_shrinkage", name_);
+  r.rel_error = read_scalar<double>(gid, "rel_error", name_, &digest);
+  r.rel_error_scaled = read_scalar<double>(gid, "rel_error_scaled", name_, &digest);
+  r.rel_error_act = read_scalar<double>(gid, "rel_error_act", name_, &digest);
+  r.sw_frobenius2 = read_scalar<double>(gid, "sw_frobenius2", name_, &digest);
+  r.sw_singular_values = trimmed(read_vector<double>(gid, "sw_singular_values", rank, name_, &digest));
+  r.probe_singular_values = trimmed(read_vector<double>(gid, "probe_singular_values", rank, name_, &digest));
+  r.objective = trimmed(read_vector<double>(gid, "objective", rank + 1, name_, &digest));
+  r.oracle_errors = trimmed(read_vector<double>(gid, "oracle_errors", rank + 1, name_, &digest));
+  r.scale_floored = read_scalar<std::int64_t>(gid, "scale_floored", name_, &digest);
+  r.scale_condition = read_scalar<double>(gid, "scale_condition", name_, &digest);
+  r.scale_shrinkage = read_scalar<double>(gid, "scale_shrinkage", name_, &digest);
   const auto seconds =
-      read_vector<double>(gid, "seconds", static_cast<std::int64_t>(timing_stages().size()), name_);
+      read_vector<double>(gid, "seconds", static_cast<std::int64_t>(timing_stages().size()), name_, &digest);
   for (std::size_t i = 0; i < seconds.size(); ++i)
     if (!std::isnan(seconds[i])) r.seconds[timing_stages()[i]] = seconds[i];
-  r.mpi_rank = read_scalar<std::int64_t>(gid, "mpi_rank", name_);
+  r.mpi_rank = read_scalar<std::int64_t>(gid, "mpi_rank", name_, &digest);
   return r;
+}
+
+void Store::mark_not_done(std::size_t index) {
+  SRR_ASSERT(writable_ && index < layout_.layers.size());
+  Hid g = open_group(file_.get(), layer_path(layout_.layers[index]), name_);
+  write_scalar(g.get(), "done", std::uint8_t{0}, name_);
+  make_durable();
 }
 
 void Store::close() {

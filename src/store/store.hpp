@@ -28,7 +28,7 @@
 namespace srr::store {
 
 /// Version of the schema in docs/store.md (root attribute `format_version`).
-inline constexpr std::int64_t kFormatVersion = 1;
+inline constexpr std::int64_t kFormatVersion = 2;
 
 /// Stages whose wall time is stored per layer, in the order of the `seconds` dataset.
 const std::vector<std::string>& timing_stages();
@@ -69,9 +69,12 @@ std::filesystem::path run_lock_path(const std::filesystem::path& store_path);
 
 class Store {
 public:
-  /// Opens `path` for a run, creating it when absent (call on one process only; not collective). Takes the
-  /// run lock first and keeps it until close(). An existing store must have the same header and layout;
-  /// otherwise InputError lists every difference. On any refusal the existing file is only ever read.
+  /// Opens `path` for a run, creating it when absent (call on one process only; not collective). The path
+  /// is checked first (a file name in an existing directory, no symbolic link, no directory), and an
+  /// existing file must be a store with the same header and layout (otherwise InputError lists every
+  /// difference) before the run lock `<path>.lock` is created, so refusing a foreign file leaves nothing
+  /// beside it; then the lock is taken (kept until close()) and the check repeated. On any refusal the
+  /// existing file is only ever read.
   static Store open_for_run(const std::filesystem::path& path, const StoreHeader& header, const StoreLayout& layout);
   /// Opens an existing store read-only and without the lock (inspection, comparison, export).
   static Store open_read_only(const std::filesystem::path& path);
@@ -92,8 +95,12 @@ public:
   /// Throws srr::Error (naming the file) on any I/O failure; the layer then simply stays not done.
   void write_layer(std::size_t index, const LayerRecord& record);
   /// Reads a layer back (padding removed): byte-identical to what write_layer was given, timings aside
-  /// for stages outside timing_stages().
+  /// for stages outside timing_stages(). ChecksumError naming the layer when its data no longer matches
+  /// the checksum written with it; InputError naming the file when HDF5 cannot read it.
   LayerRecord read_layer(std::size_t index) const;
+  /// Clears a done mark (durably), so that the layer is computed again: for a layer that failed its
+  /// checksum on resume.
+  void mark_not_done(std::size_t index);
 
   /// Closes the file (flushing it) and releases the lock; throws on failure. The destructor does the same
   /// but swallows errors.
@@ -103,6 +110,11 @@ private:
   Store() = default;
   static void create(const std::filesystem::path& path, const StoreHeader& header, const StoreLayout& layout);
   static Store open(const std::filesystem::path& path, bool writable);
+  static void require_same_run(const std::filesystem::path& path, const StoreHeader& header,
+                               const StoreLayout& layout);
+  void read_header();
+  std::vector<bool> done_marks() const;
+  LayerRecord read_layer_unchecked(std::size_t index) const;
   void make_durable();
 
   std::filesystem::path path_;

@@ -2,10 +2,12 @@
 #include "sweep/process.hpp"
 
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -57,6 +59,48 @@ void redirect(const fs::path& path, int target, int flags) {
   ::close(fd);
 }
 
+/// The running child and the first SIGTERM/SIGINT the driver received while waiting for it. The handler
+/// forwards the signal, so that stopping `srr sweep run` stops the step it runs instead of orphaning it.
+volatile sig_atomic_t g_child = 0;
+volatile sig_atomic_t g_signal = 0;
+
+void forward_signal(int sig) {
+  if (g_signal == 0) g_signal = sig;
+  if (g_child > 0) ::kill(static_cast<pid_t>(g_child), sig);
+}
+
+/// Installs forward_signal for SIGTERM and SIGINT for the life of the object, then restores the old
+/// handlers and, when a signal came, dies of it as the driver would have.
+class SignalForwarding {
+public:
+  explicit SignalForwarding(pid_t child) {
+    g_signal = 0;
+    g_child = child;
+    struct sigaction sa {};
+    sa.sa_handler = forward_signal;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+    ::sigaction(SIGINT, &sa, &old_int_);
+  }
+  SignalForwarding(const SignalForwarding&) = delete;
+  SignalForwarding& operator=(const SignalForwarding&) = delete;
+  ~SignalForwarding() { restore(); }
+  /// After the child ended: re-raises the forwarded signal with the handler restored (default: death).
+  void finish() {
+    const int sig = g_signal;
+    restore();
+    if (sig != 0) ::raise(sig);
+  }
+
+private:
+  void restore() {
+    g_child = 0;
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+    ::sigaction(SIGINT, &old_int_, nullptr);
+  }
+  struct sigaction old_term_ {}, old_int_ {};
+};
+
 }  // namespace
 
 int run_process(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err) {
@@ -66,9 +110,13 @@ int run_process(const std::vector<std::string>& argv, const fs::path& out, const
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
   if (pid == 0) {
+    // A driver killed outright (SIGKILL) cannot forward anything: the kernel sends the step SIGTERM then.
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(128 + SIGTERM);  // the driver died before prctl
     redirect(err, STDERR_FILENO, O_APPEND);
     if (!out.empty() && out == err) {
       if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) ::_exit(127);
@@ -80,9 +128,11 @@ int run_process(const std::vector<std::string>& argv, const fs::path& out, const
     [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg.data(), msg.size());
     ::_exit(127);
   }
+  SignalForwarding forwarding(pid);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw Error(std::string("waitpid failed: ") + std::strerror(errno));
+  forwarding.finish();
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;

@@ -8,6 +8,7 @@
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
+#include "store/calibration.hpp"
 #include "store/store.hpp"
 #include "sweep/files.hpp"
 #include "sweep/ini.hpp"
@@ -178,11 +179,25 @@ std::string point_status(const fs::path& point_file) {
   }
 }
 
+namespace {
+/// A step left running by a driver that was killed (a quantize still holding its store, a calibrate its
+/// file) is waited for rather than raced: its finished work is then resumed or reused.
+void wait_for_running_step(const fs::path& lock_path, const std::string& what, std::ostream& log) {
+  if (!fs::exists(fs::symlink_status(lock_path))) return;
+  if (FileLock::try_acquire(lock_path, LockMode::exclusive)) return;
+  log << what << ": still running from an earlier driver (" << FileLock::holder(lock_path) << "); waiting for it"
+      << std::endl;
+  FileLock::acquire(lock_path, LockMode::exclusive);
+}
+}  // namespace
+
 fs::path ensure_calibration(const Point& p, const SweepPaths& paths, const RunOptions& options, std::ostream& log) {
   require(!p.calib.empty(), "point ", p.id, " needs no calibration");
   const fs::path out = paths.calib_file(p.calib);
   if (fs::exists(out)) return out;
-  const FileLock lock = FileLock::acquire(with_parents(paths.work / "calib" / (p.calib + ".lock")), LockMode::exclusive);
+  const FileLock lock =
+      FileLock::acquire(with_parents(paths.work / "calib" / (p.calib + ".lock")), LockMode::exclusive);
+  wait_for_running_step(store::calibration_lock_path(out), "calibrate " + p.calib, log);
   if (fs::exists(out)) return out;  // another task made it while we waited
   // `srr calibrate` publishes its file atomically (temporary name, fsync, rename), so `out` appears whole.
   const Notes notes(paths.work / "logs" / ("calib-" + p.calib + ".log"), log);
@@ -220,6 +235,7 @@ RunOutcome run_point(const Point& p, const SweepPaths& paths, const RunOptions& 
       r.seconds["calibrate"] = t.seconds();
       store = paths.store_file(p.id);
       fs::create_directories(store.parent_path());
+      wait_for_running_step(store::run_lock_path(store), "quantize " + p.id, log);
       r.seconds["quantize"] =
           run_step("quantize", options.launcher.wrap(options.exe, quantize_args(p.settings, calib, store)), "", notes);
       r.layers = read_store_metrics(store);

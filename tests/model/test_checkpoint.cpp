@@ -433,7 +433,12 @@ TEST(Checkpoint, MissingTensorsConfigsAndMismatchesAreRejected) {
   LlamaConfig deeper = c;
   deeper.layers = 3;
   write_file(dir / "config.json", hf_config_json(deeper).dump());
-  EXPECT_NE(error_of([&] { Checkpoint::open(dir.path()); }).find("model.layers.2."), std::string::npos);
+  EXPECT_NE(error_of([&] { Checkpoint::open(dir.path()); }).find("says 3 layers (num_hidden_layers)"),
+            std::string::npos);
+  // A config claiming a billion layers is refused from the tensor count, before any per-layer allocation.
+  deeper.layers = 1'000'000'000;
+  write_file(dir / "config.json", hf_config_json(deeper).dump());
+  EXPECT_NE(error_of([&] { Checkpoint::open(dir.path()); }).find("enough for at most 2"), std::string::npos);
   write_file(dir / "config.json", "{\"model_type\": \"gpt2\"}");
   EXPECT_NE(error_of([&] { Checkpoint::open(dir.path()); }).find("gpt2"), std::string::npos);
   std::filesystem::remove(dir / "config.json");

@@ -6,6 +6,14 @@
 //                                                 synthetic statistics for every input of MODEL (seeded by
 //                                                 SEED and the input's key); KEY, if given, is damaged
 //                                                 after writing (a NaN in its Σx²)
+//   srr_store_tool poke FILE.h5 DATASET            one element of DATASET changed in place, as an editor or
+//                                                 a damaged disk would (floats become NaN, integers flip
+//                                                 their low bit), no checksum updated
+//   srr_store_tool hold FILE.h5 SECONDS            keeps FILE open for writing through HDF5 (whose own file
+//                                                 lock is then held, as by an open h5py session); prints
+//                                                 "open" once it is
+#include <unistd.h>
+
 #include <cstring>
 #include <iostream>
 #include <map>
@@ -111,6 +119,30 @@ int calibration(const std::string& model_path, const std::string& out, std::uint
   return 0;
 }
 
+int poke(const std::string& path, const std::string& dataset) {
+  Hid file(SRR_H5_CALL(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path));
+  Hid d = open_dataset(file.get(), dataset, path);
+  Hid type(SRR_H5_CALL(H5Dget_type(d.get()), path));
+  if (H5Tget_class(type.get()) == H5T_FLOAT) {
+    auto v = read_dataset<double>(d.get(), -1, path);
+    v.at(0) = std::numeric_limits<double>::quiet_NaN();
+    write_dataset<double>(d.get(), v, path);
+  } else {
+    auto v = read_dataset<std::int64_t>(d.get(), -1, path);
+    v.at(0) ^= 1;
+    write_dataset<std::int64_t>(d.get(), v, path);
+  }
+  file.close(path);
+  return 0;
+}
+
+int hold(const std::string& path, int seconds) {
+  Hid file(SRR_H5_CALL(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path));
+  std::cout << "open" << std::endl;
+  ::sleep(static_cast<unsigned>(seconds));
+  return 0;
+}
+
 }  // namespace
 }  // namespace srr::store
 
@@ -119,6 +151,8 @@ int main(int argc, char** argv) {
   try {
     if (a.size() == 3 && a[0] == "diff") return srr::store::diff(a[1], a[2]);
     if (a.size() == 2 && a[0] == "done") return srr::store::done(a[1]);
+    if (a.size() == 3 && a[0] == "poke") return srr::store::poke(a[1], a[2]);
+    if (a.size() == 3 && a[0] == "hold") return srr::store::hold(a[1], std::stoi(a[2]));
     if (a.size() >= 3 && a.size() <= 5 && a[0] == "calibration")
       return srr::store::calibration(a[1], a[2], a.size() >= 4 ? std::stoull(a[3]) : 0, a.size() == 5 ? a[4] : "");
   } catch (const std::exception& e) {
