@@ -190,11 +190,9 @@ int run_sweep(int argc, char** argv) {
             "mpirun, got '", l, "'");
   }
   require(!vm.count("np") || vm["np"].as<int>() >= 1, "--np must be at least 1");
-  const auto grid = sweep::read_grid(vm["grid"].as<std::string>());
   sweep::SweepPaths paths;
   paths.results = vm["results"].as<std::string>();
   paths.work = vm.count("work") ? std::filesystem::path(vm["work"].as<std::string>()) : paths.results / "work";
-  paths.grid = grid.name;
   // The sweep lays out its own trees below these and creates them, but never in place of a file.
   for (const auto& [option, dir] : {std::pair{"--results", paths.results}, std::pair{"--work", paths.work}}) {
     std::error_code ec;
@@ -206,6 +204,8 @@ int run_sweep(int argc, char** argv) {
       if (p == p.parent_path()) break;
     }
   }
+  const auto grid = sweep::read_grid(vm["grid"].as<std::string>());
+  paths.grid = grid.name;
   if (action == "plan") return plan(grid, paths, vm.count("shell") > 0);
   if (action == "prepare") return prepare(grid, paths, vm);
   if (action == "run") return run(grid, paths, vm);

@@ -11,7 +11,8 @@ namespace srr::pipeline {
 namespace fs = std::filesystem;
 
 fs::path find_tokenizer(const fs::path& model) {
-  const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
+  fs::path dir = fs::is_directory(model) ? model : model.parent_path();
+  if (dir.empty()) dir = ".";  // a bare file name: the model lies in the working directory
   if (fs::exists(dir / "tokenizer.json")) return dir / "tokenizer.json";
   std::vector<fs::path> candidates;
   if (fs::is_directory(dir))

@@ -558,6 +558,10 @@ LayerRecord Store::read_layer_unchecked(std::size_t index) const {
   for (std::size_t i = 0; i < seconds.size(); ++i)
     if (!std::isnan(seconds[i])) r.seconds[timing_stages()[i]] = seconds[i];
   r.mpi_rank = read_scalar<std::int64_t>(gid, "mpi_rank", name_, &digest);
+  if (read_vector<std::uint8_t>(gid, "sha256", 32, name_) != digest.finish())
+    throw ChecksumError("'" + name_ + "': layer " + l.name +
+                        " does not match its checksum (its data changed after it was written: a damaged disk, or "
+                        "an edit); a resumed run recomputes it");
   return r;
 }
 

@@ -9,6 +9,8 @@
 //   srr_store_tool poke FILE.h5 DATASET            one element of DATASET changed in place, as an editor or
 //                                                 a damaged disk would (floats become NaN, integers flip
 //                                                 their low bit), no checksum updated
+//   srr_store_tool seeds DIR                      a tiny store (two layers, one done) and calibration file,
+//                                                 the seed corpus of fuzz_store
 //   srr_store_tool hold FILE.h5 SECONDS            keeps FILE open for writing through HDF5 (whose own file
 //                                                 lock is then held, as by an open h5py session); prints
 //                                                 "open" once it is
@@ -136,6 +138,29 @@ int poke(const std::string& path, const std::string& dataset) {
   return 0;
 }
 
+int seeds(const std::string& dir) {
+  StoreLayout layout;
+  layout.quant = {quant::Scheme::Mxint, 3, 8};
+  layout.rank = 2;
+  layout.layers = {{"a", 16, 8}, {"b", 8, 16}};
+  const StoreHeader header{"fuzz", nlohmann::json::object(), "null", "null"};
+  Store s = Store::open_for_run(dir + "/store.h5", header, layout);
+  LayerRecord r;
+  r.codes.settings = layout.quant;
+  r.codes.in = 16;
+  r.codes.out = 8;
+  r.codes.codes.assign(16 * 8, 1);
+  r.codes.exponents.assign(static_cast<std::size_t>(r.codes.blocks_per_column() * 8), 127);
+  r.lora_A.assign(2 * 16, 0.5f);
+  r.lora_B.assign(2 * 8, 0.25f);
+  s.write_layer(0, r);
+  s.close();
+  std::map<std::string, qer::InputStatistics> stats;
+  stats["x"] = qer::synthetic_statistics({.dim = 6, .seed = 1});
+  write_calibration(dir + "/calib.h5", stats, "{}");
+  return 0;
+}
+
 int hold(const std::string& path, int seconds) {
   Hid file(SRR_H5_CALL(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT), path));
   std::cout << "open" << std::endl;
@@ -152,6 +177,7 @@ int main(int argc, char** argv) {
     if (a.size() == 3 && a[0] == "diff") return srr::store::diff(a[1], a[2]);
     if (a.size() == 2 && a[0] == "done") return srr::store::done(a[1]);
     if (a.size() == 3 && a[0] == "poke") return srr::store::poke(a[1], a[2]);
+    if (a.size() == 2 && a[0] == "seeds") return srr::store::seeds(a[1]);
     if (a.size() == 3 && a[0] == "hold") return srr::store::hold(a[1], std::stoi(a[2]));
     if (a.size() >= 3 && a.size() <= 5 && a[0] == "calibration")
       return srr::store::calibration(a[1], a[2], a.size() >= 4 ? std::stoull(a[3]) : 0, a.size() == 5 ? a[4] : "");
