@@ -11,7 +11,7 @@
 #include "model/linear_inputs.hpp"
 #include "qer/layer.hpp"
 #include "store/calibration.hpp"
-#include "store/export.hpp"
+#include "export/export.hpp"
 #include "store/store.hpp"
 
 namespace srr::pipeline {

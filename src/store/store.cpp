@@ -14,7 +14,7 @@
 #include <limits>
 #include <set>
 
-#include "model/sha256.hpp"
+#include "base/sha256.hpp"
 
 namespace srr::store {
 
@@ -81,7 +81,7 @@ public:
   }
 
 private:
-  model::Sha256 sha_;
+  Sha256 sha_;
 };
 
 template <class T>
