@@ -30,6 +30,7 @@ json to_json(const qer::LayerResult<T>& r, const qer::Scale& S) {
           {"scale_floored", S.report().floored},
           {"scale_condition", number(S.report().condition)},
           {"scale_shrinkage", S.report().shrinkage_lambda},
+          {"scale_ridge", S.report().ridge},
           {"seconds", timings}};
 }
 

@@ -40,6 +40,9 @@ void sorgqr_(const int*, const int*, const int*, float*, const int*, const float
 void dorgqr_(const int*, const int*, const int*, double*, const int*, const double*, double*, const int*, int*);
 void spotrf_(const char*, const int*, float*, const int*, int*, fstrlen);
 void dpotrf_(const char*, const int*, double*, const int*, int*, fstrlen);
+void spocon_(const char*, const int*, const float*, const int*, const float*, float*, float*, int*, int*, fstrlen);
+void dpocon_(const char*, const int*, const double*, const int*, const double*, double*, double*, int*, int*,
+             fstrlen);
 void sgesv_(const int*, const int*, float*, const int*, int*, float*, const int*, int*);
 void dgesv_(const int*, const int*, double*, const int*, int*, double*, const int*, int*);
 }

@@ -48,6 +48,7 @@ struct F<float> {
   static constexpr auto geqrf = sgeqrf_;
   static constexpr auto orgqr = sorgqr_;
   static constexpr auto potrf = spotrf_;
+  static constexpr auto pocon = spocon_;
   static constexpr auto gesv = sgesv_;
   static constexpr char prefix = 's';
 };
@@ -62,6 +63,7 @@ struct F<double> {
   static constexpr auto geqrf = dgeqrf_;
   static constexpr auto orgqr = dorgqr_;
   static constexpr auto potrf = dpotrf_;
+  static constexpr auto pocon = dpocon_;
   static constexpr auto gesv = dgesv_;
   static constexpr char prefix = 'd';
 };
@@ -213,6 +215,21 @@ void potrf(Uplo uplo, Matrix<T>& A) {
 }
 
 template <class T>
+double pocon(Uplo uplo, const Matrix<T>& factor, double norm1) {
+  SRR_ASSERT(factor.rows() == factor.cols());
+  const int n = to_fortran_int(factor.rows(), "pocon n"), lda = to_fortran_int(factor.ld(), "pocon lda");
+  if (n == 0) return 1.0;
+  const T anorm = static_cast<T>(norm1);
+  T rcond{};
+  std::vector<T> work(3 * static_cast<std::size_t>(n));
+  std::vector<int> iwork(static_cast<std::size_t>(n));
+  int info = 0;
+  F<T>::pocon(uplo_char(uplo), &n, factor.data(), &lda, &anorm, &rcond, work.data(), iwork.data(), &info, 1);
+  SRR_LAPACK_CHECK(name<T>("pocon"), info);
+  return static_cast<double>(rcond);
+}
+
+template <class T>
 void trsm(Side side, Uplo uplo, Op trans, Diag diag, T alpha, const Matrix<T>& A, Matrix<T>& B) {
   const int m = to_fortran_int(B.rows(), "trsm m"), n = to_fortran_int(B.cols(), "trsm n");
   SRR_ASSERT(A.rows() == A.cols() && A.rows() == (side == Side::Left ? B.rows() : B.cols()));
@@ -261,6 +278,7 @@ double frobenius2(const T* data, index_t count) {
   template Eig<T> syevd<T>(Matrix<T>, bool);                                                                  \
   template Matrix<T> orthonormalize<T>(Matrix<T>);                                                            \
   template void potrf<T>(Uplo, Matrix<T>&);                                                                   \
+  template double pocon<T>(Uplo, const Matrix<T>&, double);                                                   \
   template void trsm<T>(Side, Uplo, Op, Diag, T, const Matrix<T>&, Matrix<T>&);                               \
   template void trmm<T>(Side, Uplo, Op, Diag, T, const Matrix<T>&, Matrix<T>&);                               \
   template void gesv<T>(Matrix<T>, Matrix<T>&);                                                               \

@@ -75,6 +75,12 @@ Matrix<T> orthonormalize(Matrix<T> A);
 template <class T>
 void potrf(Uplo uplo, Matrix<T>& A);
 
+/// Reciprocal condition number, in the 1-norm, of the symmetric positive definite A whose Cholesky factor
+/// (from potrf with the same uplo) is `factor`, given ‖A‖₁ = `norm1` (?pocon: an O(n²) estimate, never
+/// more than a small factor from the true value).
+template <class T>
+double pocon(Uplo uplo, const Matrix<T>& factor, double norm1);
+
 /// B = alpha·op(A)⁻¹·B (Left) or alpha·B·op(A)⁻¹ (Right) for triangular A (?trsm).
 template <class T>
 void trsm(Side side, Uplo uplo, Op trans, Diag diag, T alpha, const Matrix<T>& A, Matrix<T>& B);

@@ -37,6 +37,9 @@ struct P<float> {
   static constexpr auto geqrf = psgeqrf_;
   static constexpr auto orgqr = psorgqr_;
   static constexpr auto syevd = pssyevd_;
+  static constexpr auto potrf = pspotrf_;
+  static constexpr auto trmm = pstrmm_;
+  static constexpr auto trsm = pstrsm_;
   static constexpr auto gesvd = psgesvd_;
   static constexpr char type = 's';
 };
@@ -47,6 +50,9 @@ struct P<double> {
   static constexpr auto geqrf = pdgeqrf_;
   static constexpr auto orgqr = pdorgqr_;
   static constexpr auto syevd = pdsyevd_;
+  static constexpr auto potrf = pdpotrf_;
+  static constexpr auto trmm = pdtrmm_;
+  static constexpr auto trsm = pdtrsm_;
   static constexpr auto gesvd = pdgesvd_;
   static constexpr char type = 'd';
 };
@@ -160,6 +166,45 @@ void pgemm(Op ta, Op tb, T alpha, const T* A, const Descriptor& da, const T* B, 
              &beta, C, &one, &one, dc.data());
 }
 
+namespace {
+/// p?trmm / p?trsm: B ← op(A)·B or op(A)⁻¹·B, A triangular (upper, non-unit), both whole matrices.
+template <class T, class F>
+void triangular_left(F routine_fn, const char* what, Op ta, const T* A, const Descriptor& da, T* B,
+                     const Descriptor& db) {
+  const std::string routine = name<T>(what);
+  // Argument numbers as in the p?trmm documentation (DESCA is 11, DESCB 15; entry 2 = CTXT).
+  if (da.context() != db.context()) throw ScalapackError(routine, -1502);
+  if (da.rows() != da.cols() || da.rows() != db.rows()) throw ScalapackError(routine, -5);
+  const index_t m = db.rows(), n = db.cols();
+  if (m == 0 || n == 0) return;
+  const int im = to_fortran_int(m, "p?trmm m"), in = to_fortran_int(n, "p?trmm n");
+  const T alpha = 1;
+  routine_fn("L", "U", op_char(ta), "N", &im, &in, &alpha, A, &one, &one, da.data(), B, &one, &one, db.data());
+}
+}  // namespace
+
+template <class T>
+void ptrmm_upper(Op ta, const T* A, const Descriptor& da, T* B, const Descriptor& db) {
+  triangular_left(P<T>::trmm, "trmm", ta, A, da, B, db);
+}
+
+template <class T>
+void ptrsm_upper(Op ta, const T* A, const Descriptor& da, T* B, const Descriptor& db) {
+  triangular_left(P<T>::trsm, "trsm", ta, A, da, B, db);
+}
+
+template <class T>
+int ppotrf_upper(T* A, const Descriptor& da) {
+  SRR_ASSERT(da.in_context());
+  if (da.rows() != da.cols()) throw ScalapackError(name<T>("potrf"), -2);
+  const int n = to_fortran_int(da.rows(), "ppotrf n");
+  if (n == 0) return 0;
+  int info = 0;
+  P<T>::potrf("U", &n, A, &one, &one, da.data(), &info, 1);
+  if (info < 0) throw ScalapackError(name<T>("potrf"), info);
+  return info;
+}
+
 template <class T>
 std::vector<T> pgeqrf(T* A, const Descriptor& da) {
   SRR_ASSERT(da.in_context());
@@ -263,6 +308,9 @@ void pgemr2d(index_t m, index_t n, const T* A, index_t ia, index_t ja, const Des
   template void pgemm<T>(Op, Op, T, const T*, const Descriptor&, const T*, const Descriptor&, T, T*,         \
                          const Descriptor&);                                                                  \
   template std::vector<T> pgeqrf<T>(T*, const Descriptor&);                                                  \
+  template void ptrmm_upper<T>(Op, const T*, const Descriptor&, T*, const Descriptor&);                       \
+  template void ptrsm_upper<T>(Op, const T*, const Descriptor&, T*, const Descriptor&);                       \
+  template int ppotrf_upper<T>(T*, const Descriptor&);                                                       \
   template void porgqr<T>(T*, const Descriptor&, const std::vector<T>&);                                     \
   template std::vector<T> psyevd<T>(T*, const Descriptor&, T*, const Descriptor&);                           \
   template std::vector<T> pgesvd_values<T>(T*, const Descriptor&);                                           \

@@ -100,6 +100,21 @@ template <class T>
 void pgemm(Op ta, Op tb, T alpha, const T* A, const Descriptor& da, const T* B, const Descriptor& db, T beta,
            T* C, const Descriptor& dc);
 
+/// B ← op(A)·B (p?trmm) and B ← op(A)⁻¹·B (p?trsm) for the upper triangular, non-unit A (its strictly
+/// lower part is not read). Collective over the descriptors' context; shapes and contexts are checked
+/// first (PBLAS aborts on a bad argument) and a mismatch throws ScalapackError.
+template <class T>
+void ptrmm_upper(Op ta, const T* A, const Descriptor& da, T* B, const Descriptor& db);
+template <class T>
+void ptrsm_upper(Op ta, const T* A, const Descriptor& da, T* B, const Descriptor& db);
+
+/// Upper Cholesky factor in place (p?potrf 'U'; the strictly lower part is left as it was). Returns
+/// p?potrf's info: 0, or k > 0 when the leading minor of order k is not positive definite. That value is
+/// not guaranteed to be the same on every process: callers reduce it over the grid before acting on it.
+/// Collective over the descriptor's context.
+template <class T>
+int ppotrf_upper(T* A, const Descriptor& da);
+
 /// QR factorization in place (p?geqrf): R in the upper triangle, Householder vectors below, and the
 /// returned local part of tau. Collective over the descriptor's context.
 template <class T>

@@ -42,6 +42,18 @@ void pdgemm_(const char* transa, const char* transb, const int* m, const int* n,
              const double* alpha, const double* a, const int* ia, const int* ja, const int* desca,
              const double* b, const int* ib, const int* jb, const int* descb, const double* beta, double* c,
              const int* ic, const int* jc, const int* descc);
+void pstrmm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m, const int* n,
+             const float* alpha, const float* a, const int* ia, const int* ja, const int* desca, float* b,
+             const int* ib, const int* jb, const int* descb);
+void pdtrmm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m, const int* n,
+             const double* alpha, const double* a, const int* ia, const int* ja, const int* desca, double* b,
+             const int* ib, const int* jb, const int* descb);
+void pstrsm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m, const int* n,
+             const float* alpha, const float* a, const int* ia, const int* ja, const int* desca, float* b,
+             const int* ib, const int* jb, const int* descb);
+void pdtrsm_(const char* side, const char* uplo, const char* transa, const char* diag, const int* m, const int* n,
+             const double* alpha, const double* a, const int* ia, const int* ja, const int* desca, double* b,
+             const int* ib, const int* jb, const int* descb);
 
 // ---- redistribution (C). The source is read only, but the library declares it non-const. ----
 void psgemr2d_(const int* m, const int* n, float* a, const int* ia, const int* ja, const int* desca, float* b,
@@ -58,6 +70,10 @@ void psorgqr_(const int* m, const int* n, const int* k, float* a, const int* ia,
               const float* tau, float* work, const int* lwork, int* info);
 void pdorgqr_(const int* m, const int* n, const int* k, double* a, const int* ia, const int* ja,
               const int* desca, const double* tau, double* work, const int* lwork, int* info);
+void pspotrf_(const char* uplo, const int* n, float* a, const int* ia, const int* ja, const int* desca, int* info,
+              fstrlen);
+void pdpotrf_(const char* uplo, const int* n, double* a, const int* ia, const int* ja, const int* desca, int* info,
+              fstrlen);
 void pssyevd_(const char* jobz, const char* uplo, const int* n, float* a, const int* ia, const int* ja,
               const int* desca, float* w, float* z, const int* iz, const int* jz, const int* descz, float* work,
               const int* lwork, int* iwork, const int* liwork, int* info, fstrlen, fstrlen);

@@ -11,7 +11,9 @@ namespace {
 
 /// The command the root broadcasts before each operation. Everything a server needs travels in it, so
 /// servers need no settings of their own.
-enum Command : std::int64_t { Stop = 0, SvdFloat = 1, SvdDouble = 2, Eigen = 3 };
+enum Command : std::int64_t {
+  Stop = 0, SvdFloat = 1, SvdDouble = 2, Eigen = 3, Cholesky = 4, TrmmFloat = 5, TrmmDouble = 6, TrsmDouble = 7
+};
 
 struct Header {
   std::int64_t command = Stop;
@@ -126,6 +128,42 @@ la::Eig<double> eigen(const ProcessGrid& grid, const Header& h, const Matrix<dou
   return out;
 }
 
+/// p?potrf on the grid; the root passes R, the others an empty matrix. Returns p?potrf's info, the same
+/// on every rank (reduced over the grid: ScaLAPACK does not promise that), and the factor U on the root
+/// (zeros below the diagonal) when it is 0. Collective over the grid's communicator.
+int cholesky_on_grid(const ProcessGrid& grid, const Header& h, const Matrix<double>& R, Matrix<double>& U) {
+  DistMatrix<double> Rd(grid, h.n, h.n, h.block);
+  Rd.scatter_from(R);
+  const int info = la::ppotrf_upper(Rd.local_data(), Rd.descriptor());
+  const int worst = grid.communicator().allreduce_value(info, ReduceOp::Max);
+  if (worst != 0) return worst;
+  U = Rd.gather_to(0);
+  for (index_t j = 0; j < U.cols(); ++j)
+    for (index_t i = j + 1; i < U.rows(); ++i) U(i, j) = 0;
+  return 0;
+}
+
+/// X ← U·X (p?trmm) or X ← U⁻¹·X (p?trsm) on the grid, U upper triangular m×m, X m×n; the root passes
+/// both, the others empty matrices. Result on the root. Collective over the grid's communicator.
+template <class T>
+void triangular_on_grid(const ProcessGrid& grid, const Header& h, bool solve, const Matrix<T>& U, Matrix<T>& X) {
+  DistMatrix<T> Ud(grid, h.m, h.m, h.block);
+  Ud.scatter_from(U);
+  DistMatrix<T> Xd(grid, h.m, h.n, h.block);
+  Xd.scatter_from(X);
+  if (solve)
+    la::ptrsm_upper(Op::N, Ud.local_data(), Ud.descriptor(), Xd.local_data(), Xd.descriptor());
+  else
+    la::ptrmm_upper(Op::N, Ud.local_data(), Ud.descriptor(), Xd.local_data(), Xd.descriptor());
+  Matrix<T> out = Xd.gather_to(0);
+  if (grid.rank() == 0) X = std::move(out);
+}
+
+template <class T>
+constexpr Command trmm_command() {
+  return std::is_same_v<T, float> ? TrmmFloat : TrmmDouble;
+}
+
 }  // namespace
 
 DistributedSvdEngine::DistributedSvdEngine(const ProcessGrid& grid, qer::SvdSettings settings, index_t block)
@@ -180,6 +218,40 @@ la::Eig<double> DistributedSvdEngine::symmetric_eigen(const Matrix<double>& R, b
   return eigen(grid_, h, R);
 }
 
+Matrix<double> DistributedSvdEngine::cholesky(const Matrix<double>& R) const {
+  if (!is_root()) throw Error("DistributedSvdEngine::cholesky is called by the grid's rank 0");
+  SRR_ASSERT(R.rows() == R.cols());
+  if (!distributes_factor(R.rows())) return local_.cholesky(R);
+  const Header h = exchange_header(grid_.communicator(), {Cholesky, R.rows(), R.rows(), 0, 0, 0, 0, 0, 0, block_});
+  Matrix<double> U;
+  const int info = cholesky_on_grid(grid_, h, R, U);
+  if (info != 0) throw la::LapackError("pdpotrf", info);  // not positive definite: the caller adds a ridge
+  return U;
+}
+
+template <class T>
+void DistributedSvdEngine::triangular(const Matrix<T>& U, Matrix<T>& X, bool solve) const {
+  if (!is_root()) throw Error("DistributedSvdEngine: triangular products are called by the grid's rank 0");
+  SRR_ASSERT(U.rows() == U.cols() && U.rows() == X.rows());
+  if (!distributes_factor(U.rows()) || X.cols() == 0) {
+    if (solve) {
+      if constexpr (std::is_same_v<T, double>) local_.upper_solve(U, X);
+    } else {
+      local_.upper_times(U, X);
+    }
+    return;
+  }
+  const Header h = exchange_header(grid_.communicator(), {solve ? TrsmDouble : trmm_command<T>(), U.rows(), X.cols(),
+                                                          0, 0, 0, 0, 0, 0, block_});
+  triangular_on_grid(grid_, h, solve, U, X);
+}
+
+void DistributedSvdEngine::upper_times(const Matrix<float>& U, Matrix<float>& X) const { triangular(U, X, false); }
+void DistributedSvdEngine::upper_times(const Matrix<double>& U, Matrix<double>& X) const { triangular(U, X, false); }
+void DistributedSvdEngine::upper_solve(const Matrix<double>& U, Matrix<double>& X) const { triangular(U, X, true); }
+
+bool DistributedSvdEngine::distributes_factor(index_t n) const { return distributes_eigen(n); }
+
 void DistributedSvdEngine::stop() const {
   if (!is_root()) throw Error("DistributedSvdEngine::stop is called by the grid's rank 0");
   exchange_header(grid_.communicator(), Header{});
@@ -197,6 +269,22 @@ ServeStats DistributedSvdEngine::serve() const {
         case SvdFloat: randomized_svd(grid_, h, Matrix<float>(), Matrix<float>()); break;
         case SvdDouble: randomized_svd(grid_, h, Matrix<double>(), Matrix<double>()); break;
         case Eigen: eigen(grid_, h, Matrix<double>()); break;
+        case Cholesky: {
+          Matrix<double> U;
+          if (cholesky_on_grid(grid_, h, Matrix<double>(), U) != 0) ++stats.failures;  // raised on the root
+          break;
+        }
+        case TrmmFloat: {
+          Matrix<float> X;
+          triangular_on_grid(grid_, h, false, Matrix<float>(), X);
+          break;
+        }
+        case TrmmDouble:
+        case TrsmDouble: {
+          Matrix<double> X;
+          triangular_on_grid(grid_, h, h.command == TrsmDouble, Matrix<double>(), X);
+          break;
+        }
         default: throw Error(detail::concat("unknown distributed command ", h.command));
       }
     } catch (const la::ScalapackError&) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// The truncated SVD (and the symmetric eigensolver of the QERA-exact scale) on a group of ranks forming
-/// a BLACS grid, behind qer::SvdEngine.
+/// The truncated SVD (and the QERA-exact scale's kernels: symmetric eigensolver, Cholesky factor,
+/// triangular products) on a group of ranks forming a BLACS grid, behind qer::SvdEngine.
 ///
 /// Who calls what. qer::SvdEngine::top() is called by one rank: the group's root (rank 0 of the grid's
 /// communicator), which holds the whole matrix. ScaLAPACK needs every rank of the grid inside each
@@ -64,6 +64,16 @@ public:
   /// that a matrix too small for p?syevd (distributes_eigen() false) is solved by LAPACK on the root alone.
   la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const override;
 
+  /// Upper Cholesky factor of R by p?potrf (root only; throws la::LapackError naming pdpotrf, on the root
+  /// alone, when R is not positive definite). Collective over the grid's communicator like
+  /// symmetric_eigen(), with the same size rule (distributes_factor()).
+  Matrix<double> cholesky(const Matrix<double>& R) const override;
+  /// X ← U·X by p?trmm and X ← U⁻¹·X by p?trsm (root only), U upper triangular: the triangular scale's
+  /// products in group mode. U and X are scattered on every call. Collective over the grid's communicator.
+  void upper_times(const Matrix<float>& U, Matrix<float>& X) const override;
+  void upper_times(const Matrix<double>& U, Matrix<double>& X) const override;
+  void upper_solve(const Matrix<double>& U, Matrix<double>& X) const override;
+
   /// Joins the root's commands until it calls stop() (non-root members only). Collective over the grid's
   /// communicator, command by command.
   ServeStats serve() const;
@@ -77,11 +87,17 @@ public:
   /// sides), and such a matrix is cheap for one rank anyway.
   bool distributes_eigen(index_t n) const;
 
+  /// Whether cholesky() and the triangular products of an n×n factor go to the grid: the same threshold as
+  /// distributes_eigen() (below it one rank is faster than the scatter).
+  bool distributes_factor(index_t n) const;
+
   bool is_root() const { return grid_.rank() == 0; }
   const ProcessGrid& grid() const { return grid_; }
   const qer::SvdSettings& settings() const override { return settings_; }
 
 private:
+  template <class T>
+  void triangular(const Matrix<T>& U, Matrix<T>& X, bool solve) const;
   template <class T>
   qer::TruncatedSvd<T> top_impl(const Matrix<T>& A, index_t k, bool vectors, qer::Spectrum spectrum,
                                 Rng& rng) const;

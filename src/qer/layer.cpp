@@ -39,6 +39,8 @@ constexpr std::pair<KRule, const char*> kRules[] = {{KRule::Criterion, "criterio
 constexpr std::pair<Recon, const char*> kRecons[] = {{Recon::Joint, "joint"}, {Recon::Split, "split"}};
 constexpr std::pair<ProbeShape, const char*> kProbes[] = {{ProbeShape::Square, "square"},
                                                           {ProbeShape::Full, "full"}};
+constexpr std::pair<Diagnostics, const char*> kDiagnostics[] = {{Diagnostics::Basic, "basic"},
+                                                                {Diagnostics::Full, "full"}};
 }  // namespace
 
 std::string to_string(Method m) { return name_of(m, kMethods); }
@@ -49,6 +51,8 @@ Method method_from_string(const std::string& s) { return parse(s, kMethods, "--m
 KRule k_rule_from_string(const std::string& s) { return parse(s, kRules, "--k-rule"); }
 Recon recon_from_string(const std::string& s) { return parse(s, kRecons, "--recon"); }
 ProbeShape probe_shape_from_string(const std::string& s) { return parse(s, kProbes, "--probe"); }
+std::string to_string(Diagnostics d) { return name_of(d, kDiagnostics); }
+Diagnostics diagnostics_from_string(const std::string& s) { return parse(s, kDiagnostics, "--diagnostics"); }
 
 // ---- validation ------------------------------------------------------------------------------------------
 
@@ -328,24 +332,25 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
     out.R = Matrix<T>(0, W.cols());
     SE = scale.times(minus(W, out.Q));
   } else {
-    Stopwatch svd_time;
-    // Every result reports SW's top spectrum, so QER computes it too. The adaptive rule ranks directions
-    // beyond the first r as well (method.md §5.5b scores all of them): with the full SVD every direction is
-    // scored; a direction further down can matter under QERA-exact, where S⁻¹ amplifies exactly the
-    // low-activation directions, whose σ is small. The truncated SVD scores the top 2r it computes (a
-    // further direction would need both a smaller σ and a larger ‖S⁻¹u‖ than r of these to matter), and
-    // the result records how many were scored.
-    const index_t want = settings.k_rule != KRule::Adaptive      ? settings.rank
-                         : engine.settings().method == SvdMethod::Full ? std::min(W.rows(), W.cols())
-                                                                       : std::min(std::min(W.rows(), W.cols()),
-                                                                                  2 * settings.rank);
-    Rng rng(settings.seed, name, "sw-sketch");
-    // Trained weights carry most of their energy in a slowly decaying bulk, so S·W is treated as flat too:
-    // plain power iterations left a 1.5e-3 relative error there, block Krylov 2e-5 (docs/svd.md).
-    ctx.sw_svd = engine.top(ctx.SW, want, settings.method == Method::Srr, Spectrum::Flat, rng);
-    out.sw_singular_values.assign(ctx.sw_svd.s.begin(), ctx.sw_svd.s.begin() + settings.rank);
-    if (settings.k_rule == KRule::Adaptive) out.scored_directions = static_cast<index_t>(ctx.sw_svd.s.size());
-    out.seconds["sw_svd"] = svd_time.seconds();
+    // SRR needs SW's top spectrum; QER and LoftQ only report it, so they compute it on request
+    // (--diagnostics full). The adaptive rule ranks directions beyond the first r as well (method.md §5.5b
+    // scores all of them): with the full SVD every direction is scored; a direction further down can matter
+    // under QERA-exact, where S⁻¹ amplifies exactly the low-activation directions, whose σ is small. The
+    // truncated SVD scores the top 2r it computes, and the result records how many were scored.
+    if (settings.method == Method::Srr || settings.diagnostics == Diagnostics::Full) {
+      Stopwatch svd_time;
+      const index_t want = settings.k_rule != KRule::Adaptive      ? settings.rank
+                           : engine.settings().method == SvdMethod::Full ? std::min(W.rows(), W.cols())
+                                                                         : std::min(std::min(W.rows(), W.cols()),
+                                                                                    2 * settings.rank);
+      Rng rng(settings.seed, name, "sw-sketch");
+      // Trained weights carry most of their energy in a slowly decaying bulk, so S·W is treated as flat
+      // too: plain power iterations left a 1.5e-3 relative error there, block Krylov 2e-5 (docs/svd.md).
+      ctx.sw_svd = engine.top(ctx.SW, want, settings.method == Method::Srr, Spectrum::Flat, rng);
+      out.sw_singular_values.assign(ctx.sw_svd.s.begin(), ctx.sw_svd.s.begin() + settings.rank);
+      if (settings.k_rule == KRule::Adaptive) out.scored_directions = static_cast<index_t>(ctx.sw_svd.s.size());
+      out.seconds["sw_svd"] = svd_time.seconds();
+    }
 
     Stopwatch k_time;
     if (settings.k_rule == KRule::Oracle) {
@@ -378,7 +383,11 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
   out.rel_error_scaled = scaled_error(ctx, out, SE);
   const Matrix<T> delta = minus_product(minus(W, out.Q), out.L, out.R);
   out.rel_error = std::sqrt(la::frobenius2(delta) / la::frobenius2(W));
-  if (rxx) out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
+  // With SᵀS = R_xx exactly, tr(ΔᵀR_xxΔ)/tr(WᵀR_xxW) = ‖SΔ‖²/‖SW‖², already known.
+  if (rxx && scale.exact_root() && &scale == &S && settings.diagnostics == Diagnostics::Basic)
+    out.rel_error_act = out.rel_error_scaled * out.rel_error_scaled;
+  else if (rxx)
+    out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
   out.seconds["metrics"] = metric_time.seconds();
   out.seconds["total"] = total.seconds();
   return out;

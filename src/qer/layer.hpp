@@ -26,6 +26,13 @@ enum class Method { Qer, Srr, Loftq, WeightOnly };
 enum class KRule { Criterion, Fixed, Oracle, Naive, Adaptive, Energy };
 enum class Recon { Joint, Split };
 enum class ProbeShape { Square, Full };
+/// What a layer reports beyond what it must compute. Basic (the default): k*, the preserved set, every
+/// error, and the spectra SRR computes anyway (σ(S·W), the probe's, the criterion's objective); the
+/// activation-aware error comes from the identity tr(ΔᵀR_xxΔ) = ‖S·Δ‖_F² when the scale is an exact root
+/// of R_xx (Scale::exact_root), else from R_xx. Full: also σ(S·W) for QER, LoftQ and weight-only (one more
+/// truncated SVD), and the activation-aware error from R_xx even where the identity holds (two m×m×n
+/// products), as a check of it.
+enum class Diagnostics { Basic, Full };
 
 std::string to_string(Method m);
 std::string to_string(KRule k);
@@ -35,6 +42,8 @@ Method method_from_string(const std::string& s);          ///< qer|srr|loftq|w-o
 KRule k_rule_from_string(const std::string& s);           ///< criterion|fixed|oracle|naive|adaptive|energy
 Recon recon_from_string(const std::string& s);            ///< joint|split
 ProbeShape probe_shape_from_string(const std::string& s); ///< square|full
+std::string to_string(Diagnostics d);
+Diagnostics diagnostics_from_string(const std::string& s); ///< basic|full
 
 /// Every knob of one layer's decomposition (a grid point of a sweep is one of these plus the scale).
 struct LayerSettings {
@@ -48,6 +57,7 @@ struct LayerSettings {
   ProbeShape probe = ProbeShape::Square;
   int mc_samples = 1;       ///< probes averaged by the criterion
   std::uint64_t seed = 42;
+  Diagnostics diagnostics = Diagnostics::Basic;
 };
 
 /// Everything a layer's decomposition produced, with its diagnostics.
@@ -65,7 +75,7 @@ struct LayerResult {
   double rel_error_act = std::numeric_limits<double>::quiet_NaN();  ///< tr(ΔᵀR_xxΔ)/tr(WᵀR_xxW), if R_xx known
   double sw_frobenius2 = 0;     ///< ‖SW‖_F²
 
-  std::vector<double> sw_singular_values;     ///< top singular values of SW (r of them)
+  std::vector<double> sw_singular_values;     ///< top singular values of SW (r of them; QER: Diagnostics::Full)
   std::vector<double> probe_singular_values;  ///< top r singular values of the first probe S·G (criterion)
   std::vector<double> objective;              ///< criterion objective α²(k)·ρ̂(r−k) for k = 0..r
   std::vector<double> oracle_errors;          ///< oracle rule: scaled error for every k = 0..r
@@ -73,7 +83,8 @@ struct LayerResult {
   std::map<std::string, double> seconds;      ///< wall time per stage
 };
 
-/// Decomposes one layer. `rxx` (may be null) enables the activation-aware error.
+/// Decomposes one layer. `rxx` (may be null) enables the activation-aware error; it must be the R_xx the
+/// scale was built from (the identity of Diagnostics::Basic relies on it).
 /// Throws InputError naming `layer_name` for NaN/Inf in W, rank ≥ min(m, n), k out of range, a scale of
 /// the wrong size, and other bad settings.
 template <class T>

@@ -22,6 +22,7 @@ nlohmann::json to_json(const MethodSettings& m) {
           {"probe", to_string(l.probe)},
           {"mc_samples", l.mc_samples},
           {"seed", l.seed},
+          {"diagnostics", to_string(l.diagnostics)},
           {"svd", to_string(m.svd.method)},
           {"oversample", m.svd.oversample},
           {"power_iters", m.svd.power_iters},

@@ -32,12 +32,19 @@ ScaleKind scale_kind_from_string(const std::string& s) {
   throw InputError("--scale must be identity, lqer, qera-approx or qera-exact, got '" + s + "'");
 }
 
-std::string to_string(ExactImpl k) { return k == ExactImpl::Eigh ? "eigh" : "chol-lw"; }
+std::string to_string(ExactImpl k) {
+  switch (k) {
+    case ExactImpl::Cholesky: return "chol";
+    case ExactImpl::Eigh: return "eigh";
+    case ExactImpl::CholeskyShrink: return "chol-lw";
+  }
+  return "?";
+}
 
 ExactImpl exact_impl_from_string(const std::string& s) {
-  if (s == "eigh") return ExactImpl::Eigh;
-  if (s == "chol-lw") return ExactImpl::CholeskyShrink;
-  throw InputError("--qera-exact-impl must be eigh or chol-lw, got '" + s + "'");
+  for (auto k : {ExactImpl::Cholesky, ExactImpl::Eigh, ExactImpl::CholeskyShrink})
+    if (s == to_string(k)) return k;
+  throw InputError("--qera-exact-impl must be chol, eigh or chol-lw, got '" + s + "'");
 }
 
 // ---- construction ---------------------------------------------------------------------------------
@@ -138,7 +145,10 @@ void Scale::apply(Matrix<T>& X) const {
       }
       return;
     case Form::Upper:
-      la::trmm(Side::Left, Uplo::Upper, Op::N, Diag::NonUnit, T(1), pick<T>(S_, S_f32_), X);
+      if (engine_)
+        engine_->upper_times(pick<T>(S_, S_f32_), X);
+      else
+        la::trmm(Side::Left, Uplo::Upper, Op::N, Diag::NonUnit, T(1), pick<T>(S_, S_f32_), X);
       return;
     case Form::Symmetric:
     case Form::General: X = la::matmul(pick<T>(S_, S_f32_), X); return;
@@ -160,7 +170,12 @@ void Scale::apply_inverse(Matrix<double>& X) const {
       X = la::matmul(Q_, Y);
       return;
     }
-    case Form::Upper: la::trsm(Side::Left, Uplo::Upper, Op::N, Diag::NonUnit, 1.0, S_, X); return;
+    case Form::Upper:
+      if (engine_)
+        engine_->upper_solve(S_, X);
+      else
+        la::trsm(Side::Left, Uplo::Upper, Op::N, Diag::NonUnit, 1.0, S_, X);
+      return;
     case Form::General: la::gesv(S_, X); return;
   }
 }
@@ -235,6 +250,61 @@ Scale qera_exact_eigh(const Matrix<double>& R, double floor_rel, const SvdEngine
   ScaleReport r = s.report();
   r.floored = floored;
   s.set_report(r);
+  s.set_exact_root(floored == 0);
+  return s;
+}
+
+/// ‖R‖₁ of a symmetric matrix (largest column sum of |R_ij|), which bounds λ_max from above.
+double norm1(const Matrix<double>& R) {
+  double best = 0;
+  for (index_t j = 0; j < R.cols(); ++j) {
+    double sum = 0;
+    for (index_t i = 0; i < R.rows(); ++i) sum += std::fabs(R(i, j));
+    best = std::max(best, sum);
+  }
+  return best;
+}
+
+/// QERA-exact by the Cholesky factor (the default): S = U, upper triangular, UᵀU = R + δI. δ = 0 unless
+/// R is near-singular; then the relative ridge of ScaleSettings::eig_floor (method.md §4.5d). The factor
+/// comes from `engine` (p?potrf on a group's grid) or LAPACK here.
+Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const SvdEngine* engine) {
+  const double anorm = norm1(R);
+  require(anorm > 0, "R_xx is zero: QERA-exact needs non-zero activations");
+  const auto factor = [&](const Matrix<double>& A, Matrix<double>& U) {
+    try {
+      U = engine ? engine->cholesky(A) : LocalSvdEngine({}).cholesky(A);
+      return true;
+    } catch (const la::LapackError&) {
+      return false;
+    }
+  };
+  ScaleReport report;
+  Matrix<double> U;
+  double rcond = 0;
+  bool accepted = factor(R, U);
+  if (accepted) {
+    rcond = la::pocon(Uplo::Upper, U, anorm);
+    accepted = rcond >= floor_rel;
+  }
+  if (!accepted) {
+    double ridge = std::max(floor_rel, std::numeric_limits<double>::epsilon());
+    for (int attempt = 0;; ++attempt, ridge *= 10) {
+      require(attempt < 20, "R_xx could not be factored even with a ridge of ", ridge, "·‖R_xx‖₁");
+      Matrix<double> A = R;
+      for (index_t i = 0; i < A.rows(); ++i) A(i, i) += ridge * anorm;
+      if (factor(A, U)) {
+        rcond = la::pocon(Uplo::Upper, U, anorm * (1 + ridge));
+        break;
+      }
+    }
+    report.ridge = ridge;
+  }
+  Scale s = Scale::upper(std::move(U));
+  report.condition = rcond > 0 ? std::sqrt(1 / rcond) : std::numeric_limits<double>::infinity();
+  s.set_report(report);
+  s.set_exact_root(report.ridge == 0);
+  s.set_engine(engine);
   return s;
 }
 
@@ -313,8 +383,12 @@ Scale build_scale(const InputStatistics& stats, const ScaleSettings& settings, c
     case ScaleKind::QeraExact: {
       require(stats.has_xtx(), where, ": the qera-exact scale needs XᵀX, which these statistics lack");
       const Matrix<double> R = stats.rxx();
-      return settings.exact_impl == ExactImpl::Eigh ? qera_exact_eigh(R, settings.eig_floor, engine)
-                                                    : qera_exact_cholesky(R, settings.shrinkage);
+      switch (settings.exact_impl) {
+        case ExactImpl::Cholesky: return qera_exact_cholesky_root(R, settings.eig_floor, engine);
+        case ExactImpl::Eigh: return qera_exact_eigh(R, settings.eig_floor, engine);
+        case ExactImpl::CholeskyShrink: return qera_exact_cholesky(R, settings.shrinkage);
+      }
+      break;
     }
     case ScaleKind::Identity: break;
   }

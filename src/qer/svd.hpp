@@ -52,9 +52,10 @@ struct TruncatedSvd {
   Matrix<T> Vt;
 };
 
-/// Computes truncated SVDs, and the symmetric eigendecomposition of the QERA-exact scale: the two dense
-/// kernels whose cost grows with the layer, so a distributed engine can take both. Implementations must be
-/// deterministic given the Rng they are handed.
+/// Computes truncated SVDs, and the factorization and triangular products of the QERA-exact scale: the
+/// dense kernels whose cost grows with the layer, so a distributed engine can take them all.
+/// Implementations must be deterministic given the Rng they are handed. The scale's kernels default to
+/// LAPACK/BLAS on the calling rank.
 class SvdEngine {
 public:
   virtual ~SvdEngine() = default;
@@ -64,6 +65,13 @@ public:
                                    Rng& rng) const = 0;
   /// R = Z·diag(w)·Zᵀ, w ascending (lower triangle of R read), as la::syevd.
   virtual la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const = 0;
+  /// Upper Cholesky factor U of the symmetric positive definite R (UᵀU = R, upper triangle of R read, zeros
+  /// below the diagonal). Throws la::LapackError when R is not numerically positive definite.
+  virtual Matrix<double> cholesky(const Matrix<double>& R) const;
+  /// X ← U·X (trmm) and X ← U⁻¹·X (trsm) for upper triangular, invertible U (strictly lower part not read).
+  virtual void upper_times(const Matrix<float>& U, Matrix<float>& X) const;
+  virtual void upper_times(const Matrix<double>& U, Matrix<double>& X) const;
+  virtual void upper_solve(const Matrix<double>& U, Matrix<double>& X) const;
   virtual std::string name() const = 0;
   /// Full or randomized, and the randomized path's widths: what a caller may ask of top() cheaply.
   virtual const SvdSettings& settings() const = 0;

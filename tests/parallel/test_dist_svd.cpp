@@ -170,3 +170,59 @@ TEST(DistSvd, SymmetricEigenMatchesSyevd) {
     });
   }
 }
+
+TEST(DistSvd, CholeskyAndTriangularProductsMatchLapack) {
+  // The QERA-exact Cholesky root in group mode: p?potrf, p?trmm (float and double) and p?trsm against
+  // LAPACK/BLAS on one rank, on both sides of distributes_factor().
+  const std::vector<std::pair<index_t, index_t>> cases = {{120, test_block}, {64, default_block}, {400, 64}, {96, 16}};
+  for (const auto& [n, block] : cases) {
+    SCOPED_TRACE("n = " + std::to_string(n) + ", block " + std::to_string(block));
+    const auto Y = gaussian(500, n, 11);
+    Matrix<double> R = la::matmul(Y, Y, la::Op::T, la::Op::N);
+    const qer::LocalSvdEngine local(SvdSettings{});
+    const auto U_ref = local.cholesky(R);
+    const auto X = gaussian(n, 37, 12);
+    Matrix<double> UX_ref = X, UinvX_ref = X;
+    local.upper_times(U_ref, UX_ref);
+    local.upper_solve(U_ref, UinvX_ref);
+    for_each_grid([&, n = n, block = block](const ProcessGrid& grid) {
+      const DistributedSvdEngine engine(grid, SvdSettings{}, block);
+      with_engine(grid, engine, engine.distributes_factor(n) ? 4 : 0, [&] {
+        const auto U = engine.cholesky(R);
+        EXPECT_LT(rel_diff(U, U_ref), tol64);
+        for (index_t j = 0; j < n; ++j)
+          for (index_t i = j + 1; i < n; ++i) ASSERT_EQ(U(i, j), 0.0);
+        Matrix<double> UX = X;
+        engine.upper_times(U_ref, UX);
+        EXPECT_LT(rel_diff(UX, UX_ref), tol64);
+        Matrix<float> UXf = X.cast<float>();
+        engine.upper_times(U_ref.cast<float>(), UXf);
+        EXPECT_LT(rel_diff(UXf.cast<double>(), UX_ref), 1e-5);
+        Matrix<double> UinvX = X;
+        engine.upper_solve(U_ref, UinvX);
+        EXPECT_LT(rel_diff(UinvX, UinvX_ref), tol64);
+      });
+    });
+  }
+}
+
+TEST(DistSvd, CholeskyOfAnIndefiniteMatrixFailsOnTheRootAndKeepsTheGroupInStep) {
+  const index_t n = 96;
+  const auto Y = gaussian(200, n, 13);
+  const Matrix<double> R = la::matmul(Y, Y, la::Op::T, la::Op::N);
+  Matrix<double> bad = R;
+  bad(50, 50) = -1.0;  // not positive definite
+  for_each_grid([&](const ProcessGrid& grid) {
+    const DistributedSvdEngine engine(grid, SvdSettings{}, test_block);
+    const bool distributed = engine.distributes_factor(n);
+    if (engine.is_root()) {
+      EXPECT_THROW(engine.cholesky(bad), la::LapackError);
+      EXPECT_NO_THROW(engine.cholesky(R));  // the group still answers
+      engine.stop();
+    } else {
+      const auto stats = engine.serve();
+      EXPECT_EQ(stats.commands, distributed ? 2 : 0);
+      EXPECT_EQ(stats.failures, distributed ? 1 : 0);
+    }
+  });
+}

@@ -109,16 +109,18 @@ TEST(Srr, FixedKZeroIsExactlyQer) {
 TEST(Srr, InvariantUnderOrthogonalFactorAndChoiceOfRoot) {
   const auto W = weight();
   const auto st = stats();
-  const Scale sym = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = 0}, "l");
+  const Scale sym = build_scale(st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::Eigh, .eig_floor = 0}, "l");
   const Scale chol = build_scale(
       st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::CholeskyShrink, .shrinkage = false}, "l");
+  const Scale root = build_scale(st, {.kind = ScaleKind::QeraExact}, "l");  // the default Cholesky root
+  ASSERT_EQ(root.form(), Scale::Form::Upper);
   const Scale rotated = Scale::general(la::matmul(random_orthogonal(96, 9), sym.dense()));
   for (KRule rule : {KRule::Criterion, KRule::Fixed}) {
     auto s = settings(Method::Srr);
     s.k_rule = rule;
     s.k = 3;
     const auto a = decompose_layer(W, sym, s, "l", full_engine);
-    for (const Scale* other : {&chol, &rotated}) {
+    for (const Scale* other : {&chol, &root, &rotated}) {
       const auto b = decompose_layer(W, *other, s, "l", full_engine);
       EXPECT_EQ(a.k_star, b.k_star);
       EXPECT_NEAR(a.rel_error_scaled, b.rel_error_scaled, 1e-8 * a.rel_error_scaled);
@@ -130,6 +132,78 @@ TEST(Srr, InvariantUnderOrthogonalFactorAndChoiceOfRoot) {
         EXPECT_NEAR(a.probe_singular_values[i], b.probe_singular_values[i], 1e-10 * a.probe_singular_values[0]);
     }
   }
+}
+
+/// ‖P‖_R² = tr(PᵀR_xxP), the activation-weighted norm of store.group.agrees_with_g1.
+double act_norm2(const Matrix<double>& R, const Matrix<double>& P) {
+  const auto RP = la::matmul(R, P);
+  double t = 0;
+  for (index_t i = 0; i < P.size(); ++i) t += P.data()[i] * RP.data()[i];
+  return t;
+}
+
+TEST(Srr, CholeskyRootGivesTheResultsOfTheSymmetricRoot) {
+  // The production path (randomized SVD, float64): same k*, same codes, L·R equal in the activation
+  // norm to rounding, for QER and SRR with every k rule that depends on the scale's spectrum. Rounding
+  // here is ~1e-8, not ε: the flat-spectrum SVD of the residual amplifies it by 1/gap (the local engine's
+  // own result moves by 1.8e-8 between 1 and 2 OpenBLAS threads, tests/store/CMakeLists.txt); a wrong
+  // root would be off by O(1).
+  for (std::uint64_t seed : {1, 3}) {
+    const auto W = weight(128, 96, seed);
+    const auto st = stats(128, seed + 20);
+    const auto R = st.rxx();
+    const Scale eigh = build_scale(st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::Eigh}, "l");
+    const Scale chol = build_scale(st, {.kind = ScaleKind::QeraExact}, "l");
+    ASSERT_EQ(eigh.report().floored, 0);
+    ASSERT_EQ(chol.report().ridge, 0.0);
+    for (Method method : {Method::Qer, Method::Srr})
+      for (KRule rule : {KRule::Criterion, KRule::Adaptive, KRule::Oracle}) {
+        if (method == Method::Qer && rule != KRule::Criterion) continue;
+        auto s = settings(method, 12);
+        s.k_rule = rule;
+        const auto a = decompose_layer(W, eigh, s, "l", rand_engine, &R);
+        const auto b = decompose_layer(W, chol, s, "l", rand_engine, &R);
+        const std::string what = to_string(method) + " " + to_string(rule) + " seed " + std::to_string(seed);
+        EXPECT_EQ(a.k_star, b.k_star) << what;
+        EXPECT_EQ(a.preserved, b.preserved) << what;
+        EXPECT_EQ(a.codes.codes, b.codes.codes) << what;
+        Matrix<double> d = product(a.L, a.R);
+        const Matrix<double> pb = product(b.L, b.R);
+        for (index_t i = 0; i < d.size(); ++i) d.data()[i] -= pb.data()[i];
+        EXPECT_LT(std::sqrt(act_norm2(R, d) / act_norm2(R, pb)), 1e-7) << what;
+        EXPECT_NEAR(a.rel_error_act, b.rel_error_act, 1e-9 * a.rel_error_act) << what;
+        EXPECT_NEAR(a.rel_error_scaled, b.rel_error_scaled, 1e-9 * a.rel_error_scaled) << what;
+      }
+  }
+}
+
+TEST(Layer, BasicDiagnosticsSkipWhatOnlyFullReports) {
+  const auto W = weight();
+  const auto st = stats();
+  const auto R = st.rxx();
+  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact}, "l");
+  ASSERT_TRUE(S.exact_root());
+  for (Method method : {Method::Qer, Method::Srr}) {
+    auto s = settings(method);
+    const auto basic = decompose_layer(W, S, s, "l", rand_engine, &R);
+    s.diagnostics = Diagnostics::Full;
+    const auto full = decompose_layer(W, S, s, "l", rand_engine, &R);
+    // Same decomposition; the activation-aware error from the identity equals the explicit quadratic form.
+    EXPECT_EQ(basic.k_star, full.k_star);
+    EXPECT_EQ(rel_diff(basic.L, full.L), 0.0);
+    EXPECT_EQ(basic.rel_error_scaled, full.rel_error_scaled);
+    EXPECT_NEAR(basic.rel_error_act, full.rel_error_act, 1e-10 * full.rel_error_act);
+    EXPECT_NEAR(basic.rel_error_act, basic.rel_error_scaled * basic.rel_error_scaled, 1e-15);
+    EXPECT_EQ(full.sw_singular_values.size(), 8u);
+    EXPECT_EQ(basic.sw_singular_values.size(), method == Method::Srr ? 8u : 0u);
+    EXPECT_EQ(basic.seconds.count("sw_svd"), method == Method::Srr ? 1u : 0u);
+  }
+  // Without an exact root (a floored scale) the quadratic form is used whatever the level.
+  const Scale D = build_scale(st, {.kind = ScaleKind::QeraApprox}, "l");
+  const auto d = decompose_layer(W, D, settings(Method::Qer), "l", rand_engine, &R);
+  EXPECT_GT(std::fabs(d.rel_error_act - d.rel_error_scaled * d.rel_error_scaled), 1e-6 * d.rel_error_act);
+  EXPECT_EQ(diagnostics_from_string(to_string(Diagnostics::Full)), Diagnostics::Full);
+  EXPECT_THROW(diagnostics_from_string("all"), InputError);
 }
 
 TEST(Srr, JointRefitIsNeverWorseThanSplit) {

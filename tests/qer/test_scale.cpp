@@ -119,7 +119,7 @@ TEST(Scale, DeadChannelsAreFlooredNotZero) {
     for (index_t i = 0; i < X.rows(); ++i) X(i, 3) = 0;
   const auto st = collect(ws);
   for (auto kind : {ScaleKind::QeraApprox, ScaleKind::QeraExact}) {
-    const Scale S = build_scale(st, {.kind = kind}, "x");
+    const Scale S = build_scale(st, {.kind = kind, .exact_impl = ExactImpl::Eigh}, "x");
     EXPECT_GE(S.report().floored, 1) << to_string(kind);
     Matrix<double> X = gaussian(5, 2, 7);
     Matrix<double> Y = S.times(X);
@@ -130,8 +130,9 @@ TEST(Scale, DeadChannelsAreFlooredNotZero) {
 
 TEST(Scale, QeraExactSquaresToRxxAndInvertsInFloat64) {
   const auto st = collect(windows(8, 4, 64, 7));
-  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = 0}, "x");
+  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::Eigh, .eig_floor = 0}, "x");
   ASSERT_EQ(S.form(), Scale::Form::Symmetric);
+  EXPECT_TRUE(S.exact_root());
   const auto Sd = S.dense();
   const auto R = st.rxx();
   EXPECT_LT(rel_diff(la::matmul(Sd, Sd, la::Op::T, la::Op::N), R), 100 * eps64 * S.report().condition);
@@ -140,6 +141,83 @@ TEST(Scale, QeraExactSquaresToRxxAndInvertsInFloat64) {
   Matrix<double> Y = S.times(X);
   S.apply_inverse(Y);
   EXPECT_LT(rel_diff(Y, X), 100 * eps64 * S.report().condition);
+}
+
+TEST(Scale, CholeskyRootIsTheDefaultAndSquaresToRxx) {
+  const auto st = collect(windows(40, 4, 64, 7));
+  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact}, "x");
+  ASSERT_EQ(S.form(), Scale::Form::Upper);
+  EXPECT_TRUE(S.exact_root());
+  EXPECT_EQ(S.report().ridge, 0.0);
+  const auto Sd = S.dense();
+  const auto R = st.rxx();
+  // Cholesky is backward stable: UᵀU = R + E with ‖E‖ ≲ m·ε·‖R‖, whatever the condition.
+  EXPECT_LT(rel_diff(la::matmul(Sd, Sd, la::Op::T, la::Op::N), R), 40 * 4 * eps64);
+  for (index_t j = 0; j < 40; ++j)
+    for (index_t i = j + 1; i < 40; ++i) ASSERT_EQ(Sd(i, j), 0.0);
+  // The condition estimate is within the 1-norm estimator's factor of the true cond(S) = sqrt(κ₂(R)).
+  const auto eig = la::syevd(R, false);
+  const double cond = std::sqrt(eig.w.back() / eig.w.front());
+  EXPECT_GE(S.report().condition, 0.3 * cond);
+  EXPECT_LE(S.report().condition, std::sqrt(40.0) * cond * 1.01);
+  // S⁻¹ by trsm in float64, S·X by trmm in both precisions.
+  Matrix<double> X = gaussian(40, 3, 8);
+  Matrix<double> Y = S.times(X);
+  EXPECT_LT(rel_diff(Y, la::matmul(Sd, X)), 10 * 40 * eps64);
+  const Matrix<float> Yf = S.times(X.cast<float>());
+  EXPECT_LT(rel_diff(Yf.cast<double>(), Y), 10 * 40 * eps32);
+  S.apply_inverse(Y);
+  EXPECT_LT(rel_diff(Y, X), 100 * eps64 * S.report().condition * S.report().condition);
+}
+
+TEST(Scale, CholeskyRootAndSymmetricRootDifferByAnOrthogonalFactor) {
+  // Both are roots of R_xx, so S_chol·S_eigh⁻¹ is orthogonal: every result srr computes is invariant.
+  const auto st = collect(windows(12, 4, 64, 21));
+  const Scale C = build_scale(st, {.kind = ScaleKind::QeraExact}, "x");
+  const Scale E = build_scale(st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::Eigh}, "x");
+  Matrix<double> O = C.dense();
+  Matrix<double> Ot = O.transposed();
+  E.apply_inverse(Ot);  // S_eigh⁻¹·S_cholᵀ = (S_chol·S_eigh⁻¹)ᵀ, S_eigh symmetric
+  const auto I = la::matmul(Ot, Ot, la::Op::T, la::Op::N);
+  Matrix<double> eye(12, 12);
+  for (index_t i = 0; i < 12; ++i) eye(i, i) = 1;
+  EXPECT_LT(rel_diff(I, eye), 1e3 * eps64 * E.report().condition);
+}
+
+TEST(Scale, CholeskyRootRidgesANearSingularRxx) {
+  // Rank-deficient R_xx (3 tokens in 6 dimensions): potrf fails or the condition estimate is below the
+  // floor, so a ridge δ = floor·‖R‖₁ is added; every eigenvalue of SᵀS is then ≥ floor·λ_max(R).
+  const auto st = collect(windows(6, 1, 3, 11));
+  const auto R = st.rxx();
+  for (double floor : {1e-6, 1e-10, 0.0}) {
+    const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = floor}, "x");
+    ASSERT_EQ(S.form(), Scale::Form::Upper);
+    EXPECT_FALSE(S.exact_root()) << floor;
+    EXPECT_GE(S.report().ridge, std::max(floor, eps64)) << floor;
+    EXPECT_LE(S.report().ridge, 1e3 * std::max(floor, eps64)) << floor;  // at most a few ×10 steps
+    double anorm = 0;
+    for (index_t j = 0; j < 6; ++j) {
+      double col = 0;
+      for (index_t i = 0; i < 6; ++i) col += std::fabs(R(i, j));
+      anorm = std::max(anorm, col);
+    }
+    const auto Sd = S.dense();
+    Matrix<double> expected = R;
+    for (index_t i = 0; i < 6; ++i) expected(i, i) += S.report().ridge * anorm;
+    EXPECT_LT(rel_diff(la::matmul(Sd, Sd, la::Op::T, la::Op::N), expected), 100 * eps64);
+    const auto w = la::syevd(la::matmul(Sd, Sd, la::Op::T, la::Op::N), false).w;
+    const double lmax = la::syevd(R, false).w.back();
+    if (floor > 0) {
+      EXPECT_GE(w.front(), floor * lmax * (1 - 1e-6)) << floor;
+    }
+    Matrix<double> X = gaussian(6, 2, 7);
+    Matrix<double> Y = S.times(X);
+    S.apply_inverse(Y);
+    EXPECT_LT(rel_diff(Y, X), 1e-5) << floor;  // invertible
+  }
+  // A well-conditioned R_xx gets no ridge at any floor below its reciprocal condition number.
+  const auto good = collect(windows(6, 4, 64, 12));
+  EXPECT_EQ(build_scale(good, {.kind = ScaleKind::QeraExact, .eig_floor = 1e-8}, "x").report().ridge, 0.0);
 }
 
 TEST(Scale, CholeskyWithoutShrinkageIsARootOfRxx) {
@@ -180,8 +258,9 @@ TEST(Scale, CholeskyShrinkageFollowsTheReleasedRule) {
 TEST(Scale, EigenvalueFloorBoundsTheCondition) {
   // Rank-deficient R_xx: 3 tokens in 6 dimensions.
   const auto st = collect(windows(6, 1, 3, 11));
-  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = 1e-6}, "x");
+  const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .exact_impl = ExactImpl::Eigh, .eig_floor = 1e-6}, "x");
   EXPECT_EQ(S.report().floored, 3);
+  EXPECT_FALSE(S.exact_root());
   EXPECT_NEAR(S.report().condition, std::sqrt(1e6), 1e-6 * std::sqrt(1e6));
 }
 
@@ -199,6 +278,11 @@ TEST(Scale, NamesRoundTrip) {
   for (auto k : {ScaleKind::Identity, ScaleKind::Lqer, ScaleKind::QeraApprox, ScaleKind::QeraExact})
     EXPECT_EQ(scale_kind_from_string(to_string(k)), k);
   EXPECT_THROW(scale_kind_from_string("rxx"), InputError);
+  for (auto k : {ExactImpl::Cholesky, ExactImpl::Eigh, ExactImpl::CholeskyShrink})
+    EXPECT_EQ(exact_impl_from_string(to_string(k)), k);
+  EXPECT_EQ(to_string(ExactImpl::Cholesky), "chol");
+  EXPECT_EQ(ScaleSettings{}.exact_impl, ExactImpl::Cholesky);
+  EXPECT_THROW(exact_impl_from_string("cholesky"), InputError);
 }
 
 TEST(Synthetic, ExpectedStatisticsMatchSampledOnes) {
