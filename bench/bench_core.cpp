@@ -181,6 +181,7 @@ void compare_with_reference(const LayerResult<float>& t, const LayerResult<doubl
 }
 
 int vs_peer(const Options& opt) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // progress lines as they come, also into a log file
   std::printf("bench_core --vs-peer: OPENBLAS_NUM_THREADS=%s, rank %ld, 3-bit MXINT B32, float32, default truncated "
               "SVD; load average %s\n",
               std::getenv("OPENBLAS_NUM_THREADS"), static_cast<long>(opt.rank), load_average().c_str());

@@ -266,7 +266,7 @@ double norm1(const Matrix<double>& R) {
 }
 
 /// QERA-exact by the Cholesky factor (the default): S = U, upper triangular, UᵀU = R + δI. δ = 0 unless
-/// R is near-singular; then the relative ridge of ScaleSettings::eig_floor (method.md §4.5d). The factor
+/// R is near-singular; then the relative ridge of ScaleSettings::eig_floor (docs/whitening.md). The factor
 /// comes from `engine` (p?potrf on a group's grid) or LAPACK here.
 Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const SvdEngine* engine) {
   const double anorm = norm1(R);

@@ -11,7 +11,7 @@
 ///
 /// QERA-exact needs only *some* S with SᵀS = R_xx: every quantity srr computes from it (QER's optimum, the
 /// spectra of S·W and S·G, the preserved projection, every error) is invariant under S → O·S for orthogonal
-/// O (method.md §4.5d). The default root is therefore the Cholesky factor (`chol`, ≈ m³/3 flops) rather
+/// O (docs/whitening.md). The default root is therefore the Cholesky factor (`chol`, ≈ m³/3 flops) rather
 /// than the symmetric root from an eigendecomposition (`eigh`, ≈ 9m³).
 
 #include <string>
