@@ -13,6 +13,7 @@
 # PRECISION is float64 by default, as store.group.agrees_with_g1 compares: in float32 the two roots round
 # differently in the last bits of S·W, and where SRR's preserved part moves a weight across a rounding
 # boundary of the quantizer a code flips (then L·R refits to the other Q); the counts are in the summary.
+# SRR_COMPARE_MODELS (default "stories260k ts656k") restricts the checkpoints.
 # Prints one line per configuration and a summary; exit status 1 if any configuration differs.
 set -euo pipefail
 build=${1:?usage: compare-qera-roots.sh BUILD_DIR WORK_DIR [TOL]}
@@ -39,7 +40,7 @@ calibrate() {  # model-key windows max-chars
 # Seed 42 for every configuration; the other two seeds of the grids for SRR with the criterion (the seed
 # moves its random probe, and so k*). QER's seed only enters its randomized SVD.
 configs=()
-for rank in 4 8 16; do
+for rank in 4 8 16; do  # 3-bit MXINT B32 (srr's defaults) unless --bits says otherwise
   for iters in 1 5 10; do
     configs+=("--method qer --rank $rank --seed 42 --iters $iters" "--method srr --rank $rank --seed 42 --iters $iters")
   done
@@ -50,7 +51,7 @@ for bits in 2 4; do configs+=("--method qer --bits $bits --rank 8 --seed 42" "--
 
 fail=0 total=0 kdiff=0 qdiff=0 layers=0
 worst_p=0 worst_a=0
-for model in stories260k ts656k; do
+for model in ${SRR_COMPARE_MODELS:-stories260k ts656k}; do
   for slice in "16 100000" "8 60000"; do
     read -r windows chars <<<"$slice"
     calib=$(calibrate "$model" "$windows" "$chars")
@@ -60,7 +61,7 @@ for model in stories260k ts656k; do
     for c in "${list[@]}"; do
       tag=$(echo "$model w$windows $c" | tr -s ' -' '_')
       for impl in eigh chol; do
-        "$srr" quantize --model "${models[$model]}" --calib "$calib" --scale qera-exact --bits 3 $c \
+        "$srr" quantize --model "${models[$model]}" --calib "$calib" --scale qera-exact $c \
           --precision "$precision" --qera-exact-impl $impl --out "$work/$tag.$impl.h5" --log-level warning
       done
       total=$((total + 1))

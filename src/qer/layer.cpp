@@ -383,11 +383,18 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
   out.rel_error_scaled = scaled_error(ctx, out, SE);
   const Matrix<T> delta = minus_product(minus(W, out.Q), out.L, out.R);
   out.rel_error = std::sqrt(la::frobenius2(delta) / la::frobenius2(W));
-  // With SᵀS = R_xx exactly, tr(ΔᵀR_xxΔ)/tr(WᵀR_xxW) = ‖SΔ‖²/‖SW‖², already known.
-  if (rxx && scale.exact_root() && &scale == &S && settings.diagnostics == Diagnostics::Basic)
-    out.rel_error_act = out.rel_error_scaled * out.rel_error_scaled;
-  else if (rxx)
+  // With SᵀS = R_xx + δI, tr(ΔᵀR_xxΔ) = ‖SΔ‖² − δ‖Δ‖² and tr(WᵀR_xxW) = ‖SW‖² − δ‖W‖²: all known already.
+  if (rxx && scale.exact_root() && &scale == &S && settings.diagnostics == Diagnostics::Basic) {
+    const double d = scale.root_shift(), es2 = out.rel_error_scaled * out.rel_error_scaled;
+    if (d == 0) {
+      out.rel_error_act = es2;
+    } else {
+      const double w2 = la::frobenius2(W);
+      out.rel_error_act = (es2 * ctx.sw2 - d * out.rel_error * out.rel_error * w2) / (ctx.sw2 - d * w2);
+    }
+  } else if (rxx) {
     out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
+  }
   out.seconds["metrics"] = metric_time.seconds();
   out.seconds["total"] = total.seconds();
   return out;

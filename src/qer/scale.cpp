@@ -281,7 +281,7 @@ Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const 
   };
   ScaleReport report;
   Matrix<double> U;
-  double rcond = 0;
+  double rcond = 0, shift = 0;
   bool accepted = factor(R, U);
   if (accepted) {
     rcond = la::pocon(Uplo::Upper, U, anorm);
@@ -292,7 +292,8 @@ Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const 
     for (int attempt = 0;; ++attempt, ridge *= 10) {
       require(attempt < 20, "R_xx could not be factored even with a ridge of ", ridge, "·‖R_xx‖₁");
       Matrix<double> A = R;
-      for (index_t i = 0; i < A.rows(); ++i) A(i, i) += ridge * anorm;
+      shift = ridge * anorm;
+      for (index_t i = 0; i < A.rows(); ++i) A(i, i) += shift;
       if (factor(A, U)) {
         rcond = la::pocon(Uplo::Upper, U, anorm * (1 + ridge));
         break;
@@ -303,7 +304,7 @@ Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const 
   Scale s = Scale::upper(std::move(U));
   report.condition = rcond > 0 ? std::sqrt(1 / rcond) : std::numeric_limits<double>::infinity();
   s.set_report(report);
-  s.set_exact_root(report.ridge == 0);
+  s.set_exact_root(true, shift);
   s.set_engine(engine);
   return s;
 }

@@ -73,10 +73,15 @@ public:
   Form form() const { return form_; }
   index_t dim() const { return dim_; }
   const ScaleReport& report() const { return report_; }
-  /// SᵀS equals the R_xx the scale was built from, to rounding (QERA-exact with nothing floored or added):
-  /// then tr(ΔᵀR_xxΔ) = ‖S·Δ‖_F², and the activation-aware error needs no product with R_xx.
+  /// SᵀS = R_xx + shift·I to rounding, for the R_xx the scale was built from (QERA-exact Cholesky root,
+  /// shift = its ridge; eigh with nothing floored, shift 0). Then tr(ΔᵀR_xxΔ) = ‖S·Δ‖_F² − shift·‖Δ‖_F²,
+  /// and the activation-aware error needs no product with R_xx.
   bool exact_root() const { return exact_root_; }
-  void set_exact_root(bool exact) { exact_root_ = exact; }
+  double root_shift() const { return root_shift_; }
+  void set_exact_root(bool exact, double shift = 0) {
+    exact_root_ = exact;
+    root_shift_ = shift;
+  }
   /// Triangular forms: S·X and S⁻¹·X run on this engine (p?trmm/p?trsm on a worker group's grid) instead of
   /// BLAS here. The engine must outlive the scale and every copy of it.
   void set_engine(const SvdEngine* engine) { engine_ = engine; }
@@ -106,6 +111,7 @@ private:
   Matrix<float> S_f32_;            // the same in float32, for float pipelines
   ScaleReport report_;
   bool exact_root_ = false;
+  double root_shift_ = 0;
   const SvdEngine* engine_ = nullptr;
 };
 

@@ -198,6 +198,21 @@ TEST(Layer, BasicDiagnosticsSkipWhatOnlyFullReports) {
     EXPECT_EQ(basic.sw_singular_values.size(), method == Method::Srr ? 8u : 0u);
     EXPECT_EQ(basic.seconds.count("sw_svd"), method == Method::Srr ? 1u : 0u);
   }
+  // A ridged Cholesky root (rank-deficient R_xx: 40 tokens in 96 dimensions) is a root of R_xx + δI:
+  // the identity with the shift gives the quadratic form's value.
+  const auto thin = synthetic_statistics({.dim = 96, .tokens = 40, .window = 20, .seed = 5});
+  const auto Rt = thin.rxx();
+  const Scale ridged = build_scale(thin, {.kind = ScaleKind::QeraExact}, "l");
+  ASSERT_GT(ridged.root_shift(), 0.0);
+  for (Method method : {Method::Qer, Method::Srr}) {
+    auto s = settings(method);
+    const auto basic = decompose_layer(W, ridged, s, "l", rand_engine, &Rt);
+    s.diagnostics = Diagnostics::Full;
+    const auto full = decompose_layer(W, ridged, s, "l", rand_engine, &Rt);
+    EXPECT_NEAR(basic.rel_error_act, full.rel_error_act, 1e-8 * full.rel_error_act) << to_string(method);
+    EXPECT_GT(std::fabs(basic.rel_error_act - basic.rel_error_scaled * basic.rel_error_scaled),
+              1e-6 * basic.rel_error_act);  // the shift matters here
+  }
   // Without an exact root (a floored scale) the quadratic form is used whatever the level.
   const Scale D = build_scale(st, {.kind = ScaleKind::QeraApprox}, "l");
   const auto d = decompose_layer(W, D, settings(Method::Qer), "l", rand_engine, &R);

@@ -192,7 +192,7 @@ TEST(Scale, CholeskyRootRidgesANearSingularRxx) {
   for (double floor : {1e-6, 1e-10, 0.0}) {
     const Scale S = build_scale(st, {.kind = ScaleKind::QeraExact, .eig_floor = floor}, "x");
     ASSERT_EQ(S.form(), Scale::Form::Upper);
-    EXPECT_FALSE(S.exact_root()) << floor;
+    EXPECT_TRUE(S.exact_root()) << floor;  // of R_xx + δI: SᵀS = R_xx + root_shift()·I
     EXPECT_GE(S.report().ridge, std::max(floor, eps64)) << floor;
     EXPECT_LE(S.report().ridge, 1e3 * std::max(floor, eps64)) << floor;  // at most a few ×10 steps
     double anorm = 0;
@@ -204,6 +204,7 @@ TEST(Scale, CholeskyRootRidgesANearSingularRxx) {
     const auto Sd = S.dense();
     Matrix<double> expected = R;
     for (index_t i = 0; i < 6; ++i) expected(i, i) += S.report().ridge * anorm;
+    EXPECT_DOUBLE_EQ(S.root_shift(), S.report().ridge * anorm) << floor;
     EXPECT_LT(rel_diff(la::matmul(Sd, Sd, la::Op::T, la::Op::N), expected), 100 * eps64);
     const auto w = la::syevd(la::matmul(Sd, Sd, la::Op::T, la::Op::N), false).w;
     const double lmax = la::syevd(R, false).w.back();
