@@ -157,9 +157,13 @@ struct Timed {
   double seconds = 0;
 };
 
+void print_stage_times(const StageTimes& t) {
+  t.for_each_measured([](std::string_view k, double v) { std::printf(" %.*s %.2f", static_cast<int>(k.size()), k.data(), v); });
+}
+
 void print_stages(const LayerResult<float>& r) {
   std::printf("      stages:");
-  for (const auto& [k, v] : r.seconds) std::printf(" %s %.2f", k.c_str(), v);
+  print_stage_times(r.seconds);
   std::printf("\n");
 }
 
@@ -322,12 +326,12 @@ int main(int argc, char** argv) {
         for (const auto& [label, svd] : variants) {
           const LocalSvdEngine trunc(svd);
           const auto t = decompose_layer(W, S, settings, "bench.layer", trunc);
-          const double svd_flops = krylov_flops(in, out, opt.rank, svd), svd_s = t.seconds.at("recon_svd");
-          const double tt = t.seconds.at("total");
+          const double svd_flops = krylov_flops(in, out, opt.rank, svd), svd_s = t.seconds.get(Stage::ReconSvd);
+          const double tt = t.seconds.get(Stage::Total);
           std::printf("%-11s %-10s %-6s %-8s %8.2f ", shape.c_str(), scale_name.c_str(), method_name.c_str(),
                       label.c_str(), tt);
           if (run_full)
-            std::printf("%8.2f %6.1f %5ld %5ld %10.4e %10.2e %10.2e", f.seconds.at("total"), f.seconds.at("total") / tt,
+            std::printf("%8.2f %6.1f %5ld %5ld %10.4e %10.2e %10.2e", f.seconds.get(Stage::Total), f.seconds.get(Stage::Total) / tt,
                         static_cast<long>(t.k_star), static_cast<long>(f.k_star), t.rel_error_scaled,
                         rel(t.rel_error_scaled, f.rel_error_scaled), rel(t.rel_error, f.rel_error));
           else
@@ -335,7 +339,7 @@ int main(int argc, char** argv) {
                         t.rel_error_scaled, "-", "-");
           std::printf(" %8.1f %6.0f%%\n", svd_flops / svd_s / 1e9, 100 * svd_flops / svd_s / 1e9 / sgemm);
           std::printf("    stages (truncated):");
-          for (const auto& [k, v] : t.seconds) std::printf(" %s %.2f", k.c_str(), v);
+          print_stage_times(t.seconds);
           std::printf("  | scale build %.2f s\n", scale_s);
           std::fflush(stdout);
         }

@@ -6,12 +6,12 @@
 #include "app/cli.hpp"
 #include "app/commands.hpp"
 #include "app/logging.hpp"
-#include "app/report.hpp"
 #include "base/error.hpp"
 #include "model/checkpoint.hpp"
 #include "model/linear_inputs.hpp"
 #include "qer/synthetic.hpp"
 #include "store/calibration.hpp"
+#include "store/record.hpp"
 
 namespace srr::app {
 
@@ -70,8 +70,11 @@ nlohmann::json decompose(const LayerInput& input, const qer::MethodSettings& cfg
   const auto result = qer::decompose_layer(W, S, cfg.layer, input.name, engine, stats.has_xtx() ? &R : nullptr);
   SRR_LOG(info) << input.name << " " << W.rows() << "×" << W.cols() << " k*=" << result.k_star
                 << " err_S " << result.rel_error_scaled << " err " << result.rel_error << " in "
-                << result.seconds.at("total") << " s";
-  return to_json(result, S);
+                << result.seconds.get(qer::Stage::Total) << " s";
+  auto report = store::to_json(store::make_record(result, S.report()));
+  report["scored_directions"] = result.scored_directions;
+  report["scale_ridge"] = S.report().ridge;
+  return report;
 }
 
 }  // namespace

@@ -98,9 +98,9 @@ store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::Layer
           ? store::make_record(qer::decompose_layer(W.cast<double>(), S, layer, name, *engine_, input.rxx.get()),
                                S.report())
           : store::make_record(qer::decompose_layer(W, S, layer, name, *engine_, input.rxx.get()), S.report());
-  record.seconds["read"] = read_seconds;
-  record.seconds["scale"] = scale_seconds;
-  record.seconds["layer"] = all.seconds();
+  record.seconds.set(qer::Stage::Read, read_seconds);
+  record.seconds.set(qer::Stage::Scale, scale_seconds);
+  record.seconds.set(qer::Stage::Layer, all.seconds());
   return record;
 }
 

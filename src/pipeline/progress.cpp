@@ -38,11 +38,10 @@ void Progress::finished(const WorkItem& w, const store::LayerRecord& r) {
   sum_err_ += r.rel_error_scaled;
   const double elapsed = clock_.seconds();
   const double eta = cost_done_ > 0 ? elapsed * std::max(cost_left_, 0.0) / cost_done_ : 0;
-  const auto layer = r.seconds.find("layer");
   std::ostringstream line;
   line << "[" << done_ << "/" << total_ << "] " << w.name << "  " << w.in << "×" << w.out << "  k*=" << r.k_star
        << "  err_S " << std::fixed << std::setprecision(4) << r.rel_error_scaled << "  " << std::setprecision(2)
-       << (layer == r.seconds.end() ? 0.0 : layer->second) << " s  eta " << duration_text(eta) << "  (rank "
+       << r.seconds.get(qer::Stage::Layer) << " s  eta " << duration_text(eta) << "  (rank "
        << r.mpi_rank << ")";
   SRR_LOG(info) << line.str();
 }

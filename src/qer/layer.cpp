@@ -171,11 +171,11 @@ void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResu
     const Matrix<float> target = minus_product(ctx.W, L, R).template cast<float>();
     out.codes = quant::encode(target, s.quant);
     out.Q = quant::decode(out.codes).template cast<T>();
-    out.seconds["quantize"] += q_time.seconds();
+    out.seconds.add(Stage::Quantize, q_time.seconds());
 
     Stopwatch se_time;
     SE = ctx.S.times(minus(ctx.W, out.Q));
-    out.seconds["scale_residual"] += se_time.seconds();
+    out.seconds.add(Stage::ScaleResidual, se_time.seconds());
 
     Stopwatch r_time;
     const bool split = s.recon == Recon::Split && it == 0 && !H.empty();
@@ -200,7 +200,7 @@ void reconstruct(const Context<T>& ctx, const std::vector<index_t>& H, LayerResu
       L = std::move(L2);
       R = std::move(R2);
     }
-    out.seconds["recon_svd"] += r_time.seconds();
+    out.seconds.add(Stage::ReconSvd, r_time.seconds());
   }
   out.L = std::move(L);
   out.R = std::move(R);
@@ -349,7 +349,7 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
       ctx.sw_svd = engine.top(ctx.SW, want, settings.method == Method::Srr, Spectrum::Flat, rng);
       out.sw_singular_values.assign(ctx.sw_svd.s.begin(), ctx.sw_svd.s.begin() + settings.rank);
       if (settings.k_rule == KRule::Adaptive) out.scored_directions = static_cast<index_t>(ctx.sw_svd.s.size());
-      out.seconds["sw_svd"] = svd_time.seconds();
+      out.seconds.set(Stage::SwSvd, svd_time.seconds());
     }
 
     Stopwatch k_time;
@@ -374,7 +374,7 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
     } else {
       out.preserved = choose_preserved(ctx, out);
     }
-    out.seconds["k_select"] = k_time.seconds();
+    out.seconds.set(Stage::KSelect, k_time.seconds());
     if (settings.k_rule != KRule::Oracle) reconstruct(ctx, out.preserved, out, SE);
   }
   out.k_star = static_cast<index_t>(out.preserved.size());
@@ -395,8 +395,8 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
   } else if (rxx) {
     out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
   }
-  out.seconds["metrics"] = metric_time.seconds();
-  out.seconds["total"] = total.seconds();
+  out.seconds.set(Stage::Metrics, metric_time.seconds());
+  out.seconds.set(Stage::Total, total.seconds());
   return out;
 }
 

@@ -19,6 +19,7 @@
 #include "quant/quantizer.hpp"
 #include "qer/scale.hpp"
 #include "qer/svd.hpp"
+#include "qer/timings.hpp"
 
 namespace srr::qer {
 
@@ -60,14 +61,11 @@ struct LayerSettings {
   Diagnostics diagnostics = Diagnostics::Basic;
 };
 
-/// Everything a layer's decomposition produced, with its diagnostics.
-template <class T>
-struct LayerResult {
-  quant::Encoded codes;  ///< Q as stored: codes + shared exponents (or INT-g scales/zeros)
-  Matrix<T> Q;           ///< dequantized codes, in×out
-  Matrix<T> L;           ///< in×r
-  Matrix<T> R;           ///< r×out
-  index_t k_star = 0;    ///< directions of SW kept out of the quantizer
+/// What a layer's decomposition reports besides its matrices: k*, the errors, spectra, curves and timings.
+/// The store keeps all of it (store::LayerRecord derives from it; store/record.hpp's field table gives each
+/// member its dataset, shape and JSON name), so a new metric is a member here plus one line there.
+struct LayerSummary {
+  index_t k_star = 0;  ///< directions of SW kept out of the quantizer
   std::vector<index_t> preserved;  ///< their indices among SW's singular directions (adaptive: any subset of [r])
 
   double rel_error = 0;         ///< ‖W−Q−LR‖_F / ‖W‖_F
@@ -79,8 +77,17 @@ struct LayerResult {
   std::vector<double> probe_singular_values;  ///< top r singular values of the first probe S·G (criterion)
   std::vector<double> objective;              ///< criterion objective α²(k)·ρ̂(r−k) for k = 0..r
   std::vector<double> oracle_errors;          ///< oracle rule: scaled error for every k = 0..r
-  index_t scored_directions = 0;              ///< adaptive rule: directions of SW scored (0 for other rules)
-  std::map<std::string, double> seconds;      ///< wall time per stage
+  StageTimes seconds;                         ///< wall time per stage
+};
+
+/// Everything a layer's decomposition produced, with its diagnostics.
+template <class T>
+struct LayerResult : LayerSummary {
+  quant::Encoded codes;  ///< Q as stored: codes + shared exponents (or INT-g scales/zeros)
+  Matrix<T> Q;           ///< dequantized codes, in×out
+  Matrix<T> L;           ///< in×r
+  Matrix<T> R;           ///< r×out
+  index_t scored_directions = 0;  ///< adaptive rule: directions of SW scored (0 for other rules)
 };
 
 /// Decomposes one layer. `rxx` (may be null) enables the activation-aware error; it must be the R_xx the

@@ -29,20 +29,6 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string layer_path(const StoreLayer& l) { return std::string(kLayers) + "/" + l.name; }
 
-/// `v` padded with `fill` to length n (a fixed-size dataset holds a curve of length ≤ n).
-template <class T>
-std::vector<T> padded(const std::vector<T>& v, std::size_t n, T fill) {
-  std::vector<T> out(n, fill);
-  std::copy(v.begin(), v.end(), out.begin());
-  return out;
-}
-
-/// The inverse of padded() for NaN padding.
-std::vector<double> trimmed(std::vector<double> v) {
-  while (!v.empty() && std::isnan(v.back())) v.pop_back();
-  return v;
-}
-
 std::string short_json(const json& j) {
   std::string s = j.dump();
   return s.size() > 200 ? s.substr(0, 200) + "…" : s;
@@ -85,79 +71,72 @@ private:
 };
 
 template <class T>
-void write_scalar(hid_t group, const char* name, T value, const std::string& file, LayerDigest* digest = nullptr) {
-  Hid d = open_dataset(group, name, file);
-  write_dataset<T>(d.get(), std::span<const T>(&value, 1), file);
-  if (digest) digest->add(std::span<const T>(&value, 1));
-}
-
-template <class T>
-void write_vector(hid_t group, const char* name, const std::vector<T>& v, const std::string& file,
+void write_vector(hid_t group, std::string_view name, std::span<const T> v, const std::string& file,
                   LayerDigest* digest = nullptr) {
-  Hid d = open_dataset(group, name, file);
-  write_dataset<T>(d.get(), std::span<const T>(v), file);
-  if (digest) digest->add(std::span<const T>(v));
+  Hid d = open_dataset(group, std::string(name), file);
+  write_dataset<T>(d.get(), v, file);
+  if (digest) digest->add(v);
 }
 
 template <class T>
-T read_scalar(hid_t group, const char* name, const std::string& file, LayerDigest* digest = nullptr) {
-  Hid d = open_dataset(group, name, file);
-  const T value = read_dataset<T>(d.get(), 1, file).front();
-  if (digest) digest->add(std::span<const T>(&value, 1));
-  return value;
+void write_scalar(hid_t group, std::string_view name, T value, const std::string& file) {
+  write_vector(group, name, std::span<const T>(&value, 1), file);
 }
 
 template <class T>
-std::vector<T> read_vector(hid_t group, const char* name, std::int64_t n, const std::string& file,
+std::vector<T> read_vector(hid_t group, std::string_view name, std::int64_t n, const std::string& file,
                            LayerDigest* digest = nullptr) {
-  Hid d = open_dataset(group, name, file);
+  Hid d = open_dataset(group, std::string(name), file);
   std::vector<T> v = read_dataset<T>(d.get(), n, file);
   if (digest) digest->add(std::span<const T>(v));
   return v;
 }
 
-/// The datasets of one layer and their shapes: the single place the per-layer schema is spelled out.
+/// A layer's planned shape, from which every field's length follows (store/record.hpp).
+RecordShape shape_of(const StoreLayout& layout, const StoreLayer& l) { return {layout.quant, l.in, l.out, layout.rank}; }
+
+/// One dataset of a layer group.
 struct DatasetSpec {
-  const char* name;
+  std::string name;
   hid_t type;
   std::vector<hsize_t> dims;
   bool fill;  ///< small datasets get fill values; the big arrays are always written whole before use
 };
 
+/// The datasets of one layer: the fields of the record's table (store/record.hpp) that this quantizer has,
+/// then the layer's checksum and done mark.
 std::vector<DatasetSpec> layer_datasets(const StoreLayout& layout, const StoreLayer& l) {
-  const auto in = static_cast<hsize_t>(l.in), out = static_cast<hsize_t>(l.out);
-  const auto r = static_cast<hsize_t>(layout.rank);
-  const auto blocks = static_cast<hsize_t>((l.in + layout.quant.block - 1) / layout.quant.block);
-  std::vector<DatasetSpec> specs = {{"codes", file_type<std::int8_t>(), {out, in}, false}};
-  if (layout.quant.scheme == quant::Scheme::Mxint) {
-    specs.push_back({"exponents", file_type<std::uint8_t>(), {out, blocks}, false});
-  } else {
-    specs.push_back({"scales", file_type<float>(), {out, blocks}, false});
-    specs.push_back({"zeros", file_type<std::uint8_t>(), {out, blocks}, false});
-  }
-  const std::vector<DatasetSpec> rest = {
-      {"lora_A", file_type<float>(), {r, in}, false},
-      {"lora_B", file_type<float>(), {out, r}, false},
-      {"k_star", file_type<std::int64_t>(), {}, true},
-      {"preserved", file_type<std::int64_t>(), {r}, true},
-      {"rel_error", file_type<double>(), {}, true},
-      {"rel_error_scaled", file_type<double>(), {}, true},
-      {"rel_error_act", file_type<double>(), {}, true},
-      {"sw_frobenius2", file_type<double>(), {}, true},
-      {"sw_singular_values", file_type<double>(), {r}, true},
-      {"probe_singular_values", file_type<double>(), {r}, true},
-      {"objective", file_type<double>(), {r + 1}, true},
-      {"oracle_errors", file_type<double>(), {r + 1}, true},
-      {"scale_floored", file_type<std::int64_t>(), {}, true},
-      {"scale_condition", file_type<double>(), {}, true},
-      {"scale_shrinkage", file_type<double>(), {}, true},
-      {"seconds", file_type<double>(), {timing_stages().size()}, true},
-      {"mpi_rank", file_type<std::int64_t>(), {}, true},
-      {"sha256", file_type<std::uint8_t>(), {32}, true},  // LayerDigest of everything above
-      {"done", file_type<std::uint8_t>(), {}, true},  // written last, after everything above is durable
-  };
-  specs.insert(specs.end(), rest.begin(), rest.end());
+  const RecordShape shape = shape_of(layout, l);
+  std::vector<DatasetSpec> specs;
+  const LayerRecord prototype;
+  visit_fields(prototype, [&](const FieldSpec& f, const auto& member) {
+    if (!shape.has(f)) return;
+    const auto dims = shape.dims(f);
+    specs.push_back({std::string(f.name), file_type<field::element_t<std::remove_cvref_t<decltype(member)>>>(),
+                     std::vector<hsize_t>(dims.begin(), dims.end()), f.extent != Extent::Matrix});
+  });
+  specs.push_back({"sha256", file_type<std::uint8_t>(), {32}, true});  // LayerDigest of everything above
+  specs.push_back({"done", file_type<std::uint8_t>(), {}, true});  // written last, after everything above is durable
   return specs;
+}
+
+/// The value of a padded field as its dataset holds it: `v` followed by the field's padding, n in all.
+template <class T>
+std::vector<T> padded(std::span<const T> v, std::size_t n, Length length) {
+  SRR_ASSERT(v.size() <= n);
+  std::vector<T> out(n, length == Length::UpToPadNaN ? static_cast<T>(kNaN) : static_cast<T>(-1));
+  std::copy(v.begin(), v.end(), out.begin());
+  return out;
+}
+
+/// The inverse of padded(): trailing padding removed.
+template <class T>
+void trim(std::vector<T>& v, Length length) {
+  const auto is_pad = [&](T x) {
+    if constexpr (std::is_floating_point_v<T>) return length == Length::UpToPadNaN && std::isnan(x);
+    else return length == Length::UpToPadMinusOne && x == static_cast<T>(-1);
+  };
+  while (!v.empty() && is_pad(v.back())) v.pop_back();
 }
 
 Hid track_times_off(hid_t plist_class, const std::string& file) {
@@ -216,11 +195,7 @@ std::uint64_t estimated_store_bytes(const StoreLayout& layout) {
 }
 
 const std::vector<std::string>& timing_stages() {
-  // read: weights from the checkpoint; scale: building S (0 when cached); sw_svd … metrics: the stages of
-  // qer::decompose_layer (scale_residual: forming S·(W − Q)), total: all of it; layer: the worker's wall
-  // time for the whole layer.
-  static const std::vector<std::string> stages = {"read",      "scale",          "sw_svd",  "k_select", "quantize",
-                                                  "scale_residual", "recon_svd", "metrics", "total",    "layer"};
+  static const std::vector<std::string> stages(qer::kStageNames.begin(), qer::kStageNames.end());
   return stages;
 }
 
@@ -342,6 +317,7 @@ void Store::read_header() {
   require(version == kFormatVersion, "'", name, "' has store format version ", version, ", this srr reads version ",
           kFormatVersion, version < kFormatVersion ? " (layer checksums came with version 2): quantize into a new store"
                                                    : " (made by a newer srr)");
+  format_version_ = version;
   header_.tool_version = read_string_attribute(root, "tool_version", name);
   try {
     header_.config = json::parse(read_string_attribute(root, "config", name));
@@ -441,7 +417,7 @@ std::vector<bool> Store::done_marks() const {
   marks.reserve(layout_.layers.size());
   for (const auto& l : layout_.layers) {
     Hid g = open_group(file_.get(), layer_path(l), name_);
-    marks.push_back(read_scalar<std::uint8_t>(g.get(), "done", name_) == 1);
+    marks.push_back(read_vector<std::uint8_t>(g.get(), "done", 1, name_).front() == 1);
   }
   return marks;
 }
@@ -456,59 +432,27 @@ void Store::make_durable() {
 void Store::write_layer(std::size_t index, const LayerRecord& r) {
   SRR_ASSERT(writable_ && index < layout_.layers.size());
   const auto& l = layout_.layers[index];
-  const auto rank = static_cast<std::size_t>(layout_.rank);
-  const auto& c = r.codes;
-  const auto blocks = static_cast<std::size_t>(c.blocks_per_column() * c.out);
-  const bool mxint = layout_.quant.scheme == quant::Scheme::Mxint;
-  const bool fits =
-      c.in == l.in && c.out == l.out && c.settings.scheme == layout_.quant.scheme &&
-      c.settings.width == layout_.quant.width && c.settings.block == layout_.quant.block &&
-      c.codes.size() == static_cast<std::size_t>(l.in * l.out) &&
-      (mxint ? c.exponents.size() == blocks : c.scales.size() == blocks && c.zeros.size() == blocks) &&
-      r.lora_A.size() == rank * static_cast<std::size_t>(l.in) &&
-      r.lora_B.size() == rank * static_cast<std::size_t>(l.out) && r.k_star == static_cast<std::int64_t>(r.preserved.size()) &&
-      r.preserved.size() <= rank && r.sw_singular_values.size() <= rank && r.probe_singular_values.size() <= rank &&
-      r.objective.size() <= rank + 1 && r.oracle_errors.size() <= rank + 1;
-  if (!fits)
+  const RecordShape shape = shape_of(layout_, l);
+  if (const auto problems = shape_mismatches(r, shape); !problems.empty())
     throw Error(detail::concat("store '", name_, "': the result for ", l.name, " does not match the planned shapes (",
-                               l.in, "×", l.out, ", rank ", rank, ", ", quant::to_string(layout_.quant.scheme), ")"));
+                               l.in, "×", l.out, ", rank ", layout_.rank, ", ", quant::to_string(layout_.quant.scheme),
+                               "): ", problems.front()));
 
   Hid g = open_group(file_.get(), layer_path(l), name_);
-  const hid_t gid = g.get();
   LayerDigest digest;
-  write_vector(gid, "codes", c.codes, name_, &digest);
-  if (mxint) {
-    write_vector(gid, "exponents", c.exponents, name_, &digest);
-  } else {
-    write_vector(gid, "scales", c.scales, name_, &digest);
-    write_vector(gid, "zeros", c.zeros, name_, &digest);
-  }
-  write_vector(gid, "lora_A", r.lora_A, name_, &digest);
-  write_vector(gid, "lora_B", r.lora_B, name_, &digest);
-  write_scalar(gid, "k_star", r.k_star, name_, &digest);
-  write_vector(gid, "preserved", padded<std::int64_t>(r.preserved, rank, -1), name_, &digest);
-  write_scalar(gid, "rel_error", r.rel_error, name_, &digest);
-  write_scalar(gid, "rel_error_scaled", r.rel_error_scaled, name_, &digest);
-  write_scalar(gid, "rel_error_act", r.rel_error_act, name_, &digest);
-  write_scalar(gid, "sw_frobenius2", r.sw_frobenius2, name_, &digest);
-  write_vector(gid, "sw_singular_values", padded(r.sw_singular_values, rank, kNaN), name_, &digest);
-  write_vector(gid, "probe_singular_values", padded(r.probe_singular_values, rank, kNaN), name_, &digest);
-  write_vector(gid, "objective", padded(r.objective, rank + 1, kNaN), name_, &digest);
-  write_vector(gid, "oracle_errors", padded(r.oracle_errors, rank + 1, kNaN), name_, &digest);
-  write_scalar(gid, "scale_floored", r.scale_floored, name_, &digest);
-  write_scalar(gid, "scale_condition", r.scale_condition, name_, &digest);
-  write_scalar(gid, "scale_shrinkage", r.scale_shrinkage, name_, &digest);
-  std::vector<double> seconds;
-  for (const auto& stage : timing_stages()) {
-    const auto it = r.seconds.find(stage);
-    seconds.push_back(it == r.seconds.end() ? kNaN : it->second);
-  }
-  write_vector(gid, "seconds", seconds, name_, &digest);
-  write_scalar(gid, "mpi_rank", r.mpi_rank, name_, &digest);
-  write_vector(gid, "sha256", digest.finish(), name_);
+  visit_fields(r, [&](const FieldSpec& f, const auto& member) {
+    if (!shape.has(f)) return;
+    const auto values = field::values(member);
+    using T = std::remove_const_t<typename decltype(values)::element_type>;
+    if (f.length == Length::Exact)
+      write_vector(g.get(), f.name, std::span<const T>(values), name_, &digest);
+    else
+      write_vector(g.get(), f.name, std::span<const T>(padded<T>(values, shape.elements(f), f.length)), name_, &digest);
+  });
+  write_vector(g.get(), "sha256", std::span<const std::uint8_t>(digest.finish()), name_);
   // The data must be on disk before the mark that declares it complete, and the mark before we move on.
   make_durable();
-  write_scalar(gid, "done", std::uint8_t{1}, name_);
+  write_scalar(g.get(), "done", std::uint8_t{1}, name_);
   make_durable();
 }
 
@@ -519,49 +463,31 @@ LayerRecord Store::read_layer(std::size_t index) const {
 LayerRecord Store::read_layer_unchecked(std::size_t index) const {
   SRR_ASSERT(index < layout_.layers.size());
   const auto& l = layout_.layers[index];
+  const RecordShape shape = shape_of(layout_, l);
   Hid g = open_group(file_.get(), layer_path(l), name_);
-  const hid_t gid = g.get();
   LayerDigest digest;
-  const auto rank = layout_.rank;
   LayerRecord r;
-  auto& c = r.codes;
-  c.settings = layout_.quant;
-  c.in = l.in;
-  c.out = l.out;
-  const auto blocks = c.blocks_per_column() * c.out;
-  c.codes = read_vector<std::int8_t>(gid, "codes", l.in * l.out, name_, &digest);
-  if (layout_.quant.scheme == quant::Scheme::Mxint) {
-    c.exponents = read_vector<std::uint8_t>(gid, "exponents", blocks, name_, &digest);
-  } else {
-    c.scales = read_vector<float>(gid, "scales", blocks, name_, &digest);
-    c.zeros = read_vector<std::uint8_t>(gid, "zeros", blocks, name_, &digest);
-  }
-  r.lora_A = read_vector<float>(gid, "lora_A", rank * l.in, name_, &digest);
-  r.lora_B = read_vector<float>(gid, "lora_B", rank * l.out, name_, &digest);
-  r.k_star = read_scalar<std::int64_t>(gid, "k_star", name_, &digest);
-  r.preserved = read_vector<std::int64_t>(gid, "preserved", rank, name_, &digest);
-  require(r.k_star >= 0 && r.k_star <= rank, "'", name_, "': ", l.name, " has k_star ", r.k_star);
-  r.preserved.resize(static_cast<std::size_t>(r.k_star));
-  r.rel_error = read_scalar<double>(gid, "rel_error", name_, &digest);
-  r.rel_error_scaled = read_scalar<double>(gid, "rel_error_scaled", name_, &digest);
-  r.rel_error_act = read_scalar<double>(gid, "rel_error_act", name_, &digest);
-  r.sw_frobenius2 = read_scalar<double>(gid, "sw_frobenius2", name_, &digest);
-  r.sw_singular_values = trimmed(read_vector<double>(gid, "sw_singular_values", rank, name_, &digest));
-  r.probe_singular_values = trimmed(read_vector<double>(gid, "probe_singular_values", rank, name_, &digest));
-  r.objective = trimmed(read_vector<double>(gid, "objective", rank + 1, name_, &digest));
-  r.oracle_errors = trimmed(read_vector<double>(gid, "oracle_errors", rank + 1, name_, &digest));
-  r.scale_floored = read_scalar<std::int64_t>(gid, "scale_floored", name_, &digest);
-  r.scale_condition = read_scalar<double>(gid, "scale_condition", name_, &digest);
-  r.scale_shrinkage = read_scalar<double>(gid, "scale_shrinkage", name_, &digest);
-  const auto seconds =
-      read_vector<double>(gid, "seconds", static_cast<std::int64_t>(timing_stages().size()), name_, &digest);
-  for (std::size_t i = 0; i < seconds.size(); ++i)
-    if (!std::isnan(seconds[i])) r.seconds[timing_stages()[i]] = seconds[i];
-  r.mpi_rank = read_scalar<std::int64_t>(gid, "mpi_rank", name_, &digest);
-  if (read_vector<std::uint8_t>(gid, "sha256", 32, name_) != digest.finish())
+  r.codes.settings = layout_.quant;
+  r.codes.in = l.in;
+  r.codes.out = l.out;
+  visit_fields(r, [&](const FieldSpec& f, auto& member) {
+    using M = std::remove_reference_t<decltype(member)>;
+    if (!shape.has(f)) return;
+    if (f.since > format_version_) {
+      member = field::missing<M>();
+      return;
+    }
+    auto v = read_vector<field::element_t<M>>(g.get(), f.name, static_cast<std::int64_t>(shape.elements(f)), name_,
+                                             &digest);
+    if (f.length != Length::Exact) trim(v, f.length);
+    require(field::assign(member, std::move(v)), "'", name_, "': ", l.name, "/", f.name, " has the wrong size");
+  });
+  if (read_vector<std::uint8_t>(g.get(), "sha256", 32, name_) != digest.finish())
     throw ChecksumError("'" + name_ + "': layer " + l.name +
                         " does not match its checksum (its data changed after it was written: a damaged disk, or "
                         "an edit); a resumed run recomputes it");
+  const auto problems = shape_mismatches(r, shape);
+  require(problems.empty(), "'", name_, "': layer ", l.name, ": ", problems.empty() ? "" : problems.front());
   return r;
 }
 

@@ -124,6 +124,7 @@ private:
   std::optional<FileLock> lock_;  // declared before file_: members die in reverse order, so the file closes first
   Hid file_;
   bool writable_ = false;
+  std::int64_t format_version_ = kFormatVersion;  ///< of the file: fields newer than it read as missing
 };
 
 }  // namespace srr::store

@@ -196,7 +196,7 @@ TEST(Layer, BasicDiagnosticsSkipWhatOnlyFullReports) {
     EXPECT_NEAR(basic.rel_error_act, basic.rel_error_scaled * basic.rel_error_scaled, 1e-15);
     EXPECT_EQ(full.sw_singular_values.size(), 8u);
     EXPECT_EQ(basic.sw_singular_values.size(), method == Method::Srr ? 8u : 0u);
-    EXPECT_EQ(basic.seconds.count("sw_svd"), method == Method::Srr ? 1u : 0u);
+    EXPECT_EQ(basic.seconds.measured(Stage::SwSvd), method == Method::Srr);
   }
   // A ridged Cholesky root (rank-deficient R_xx: 40 tokens in 96 dimensions) is a root of R_xx + δI:
   // the identity with the shift gives the quadratic form's value.

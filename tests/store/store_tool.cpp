@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Test helper for the end-to-end and kill tests of `srr quantize` (not installed):
-//   srr_store_tool diff A.h5 B.h5                 every layer done in both and bit-identical (timings aside)
+//   srr_store_tool diff A.h5 B.h5                 every layer done in both and bit-identical (timings and
+//                                                 rank aside)
 //   srr_store_tool done STORE.h5                  prints "<done> <total>"
 //   srr_store_tool calibration MODEL OUT.h5 [SEED [KEY]]
 //                                                 synthetic statistics for every input of MODEL (seeded by
@@ -32,40 +33,6 @@
 namespace srr::store {
 namespace {
 
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0);
-}
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
-
-/// The deterministic part of a record: everything but the timings and the rank that computed it.
-std::vector<std::string> record_differences(const LayerRecord& a, const LayerRecord& b) {
-  std::vector<std::string> d;
-  const auto check = [&](bool same, const char* what) {
-    if (!same) d.emplace_back(what);
-  };
-  check(same_bits(a.codes.codes, b.codes.codes), "codes");
-  check(same_bits(a.codes.exponents, b.codes.exponents), "exponents");
-  check(same_bits(a.codes.scales, b.codes.scales), "scales");
-  check(same_bits(a.codes.zeros, b.codes.zeros), "zeros");
-  check(same_bits(a.lora_A, b.lora_A), "lora_A");
-  check(same_bits(a.lora_B, b.lora_B), "lora_B");
-  check(a.k_star == b.k_star, "k_star");
-  check(a.preserved == b.preserved, "preserved");
-  check(same_bits(a.rel_error, b.rel_error), "rel_error");
-  check(same_bits(a.rel_error_scaled, b.rel_error_scaled), "rel_error_scaled");
-  check(same_bits(a.rel_error_act, b.rel_error_act), "rel_error_act");
-  check(same_bits(a.sw_frobenius2, b.sw_frobenius2), "sw_frobenius2");
-  check(same_bits(a.sw_singular_values, b.sw_singular_values), "sw_singular_values");
-  check(same_bits(a.probe_singular_values, b.probe_singular_values), "probe_singular_values");
-  check(same_bits(a.objective, b.objective), "objective");
-  check(same_bits(a.oracle_errors, b.oracle_errors), "oracle_errors");
-  check(a.scale_floored == b.scale_floored && same_bits(a.scale_condition, b.scale_condition) &&
-            same_bits(a.scale_shrinkage, b.scale_shrinkage),
-        "scale report");
-  return d;
-}
-
 int diff(const std::string& path_a, const std::string& path_b) {
   const Store a = Store::open_read_only(path_a), b = Store::open_read_only(path_b);
   int problems = 0;
@@ -82,7 +49,7 @@ int diff(const std::string& path_a, const std::string& path_b) {
       report(name + ": not done in " + (done_a[i] ? path_b : path_a));
       continue;
     }
-    for (const auto& d : record_differences(a.read_layer(i), b.read_layer(i))) report(name + ": " + d + " differs");
+    for (const auto& d : differing_fields(a.read_layer(i), b.read_layer(i), false)) report(name + ": " + d + " differs");
   }
   if (problems) {
     std::cout << problems << " differences\n";

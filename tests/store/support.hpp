@@ -64,7 +64,9 @@ inline LayerRecord random_record(const StoreLayout& layout, const StoreLayer& l,
   r.scale_floored = 3;
   r.scale_condition = 12.5;
   r.scale_shrinkage = 0.25;
-  r.seconds = {{"total", 1.5}, {"sw_svd", 0.5}, {"read", 0.01}};
+  r.seconds.set(qer::Stage::Total, 1.5);
+  r.seconds.set(qer::Stage::SwSvd, 0.5);
+  r.seconds.set(qer::Stage::Read, 0.01);
   r.mpi_rank = 2;
   return r;
 }
@@ -75,34 +77,9 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
 }
 inline bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }
 
-/// Every field equal bit for bit (NaN equals NaN).
+/// Every field equal bit for bit (NaN equals NaN), timings and rank included.
 inline void expect_same_record(const LayerRecord& a, const LayerRecord& b) {
-  EXPECT_EQ(a.codes.settings.scheme, b.codes.settings.scheme);
-  EXPECT_EQ(a.codes.settings.width, b.codes.settings.width);
-  EXPECT_EQ(a.codes.settings.block, b.codes.settings.block);
-  EXPECT_EQ(a.codes.in, b.codes.in);
-  EXPECT_EQ(a.codes.out, b.codes.out);
-  EXPECT_TRUE(same_bits(a.codes.codes, b.codes.codes));
-  EXPECT_TRUE(same_bits(a.codes.exponents, b.codes.exponents));
-  EXPECT_TRUE(same_bits(a.codes.scales, b.codes.scales));
-  EXPECT_TRUE(same_bits(a.codes.zeros, b.codes.zeros));
-  EXPECT_TRUE(same_bits(a.lora_A, b.lora_A));
-  EXPECT_TRUE(same_bits(a.lora_B, b.lora_B));
-  EXPECT_EQ(a.k_star, b.k_star);
-  EXPECT_EQ(a.preserved, b.preserved);
-  EXPECT_TRUE(same_bits(a.rel_error, b.rel_error));
-  EXPECT_TRUE(same_bits(a.rel_error_scaled, b.rel_error_scaled));
-  EXPECT_TRUE(same_bits(a.rel_error_act, b.rel_error_act));
-  EXPECT_TRUE(same_bits(a.sw_frobenius2, b.sw_frobenius2));
-  EXPECT_TRUE(same_bits(a.sw_singular_values, b.sw_singular_values));
-  EXPECT_TRUE(same_bits(a.probe_singular_values, b.probe_singular_values));
-  EXPECT_TRUE(same_bits(a.objective, b.objective));
-  EXPECT_TRUE(same_bits(a.oracle_errors, b.oracle_errors));
-  EXPECT_EQ(a.scale_floored, b.scale_floored);
-  EXPECT_TRUE(same_bits(a.scale_condition, b.scale_condition));
-  EXPECT_TRUE(same_bits(a.scale_shrinkage, b.scale_shrinkage));
-  EXPECT_EQ(a.seconds, b.seconds);
-  EXPECT_EQ(a.mpi_rank, b.mpi_rank);
+  EXPECT_EQ(differing_fields(a, b, true), std::vector<std::string>{});
 }
 
 }  // namespace srr::store::test

@@ -238,8 +238,106 @@ TEST(Record, SerializeRoundTripAndTruncation) {
   r.oracle_errors = {0.5, 0.25};
   const auto bytes = serialize(r);
   test::expect_same_record(deserialize(bytes), r);
-  for (std::size_t cut : {std::size_t{0}, std::size_t{3}, bytes.size() / 2, bytes.size() - 1})
+  for (std::size_t cut = 0; cut < bytes.size(); ++cut)
     EXPECT_THROW(deserialize(std::span<const std::byte>(bytes.data(), cut)), Error) << cut;
+  auto longer = bytes;
+  longer.push_back(std::byte{0});
+  EXPECT_THROW(deserialize(longer), Error);
+}
+
+namespace {
+/// `bytes` with the little-endian value v written over position `at`.
+template <class T>
+std::vector<std::byte> with(std::vector<std::byte> bytes, std::size_t at, T v) {
+  std::memcpy(bytes.data() + at, &v, sizeof v);
+  return bytes;
+}
+
+/// deserialize() must throw srr::Error whose message contains `what`.
+void expect_malformed(const std::vector<std::byte>& bytes, const std::string& what) {
+  try {
+    deserialize(bytes);
+    ADD_FAILURE() << "accepted a message that should fail with '" << what << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(what), std::string::npos) << e.what();
+  }
+}
+}  // namespace
+
+// The message starts with magic (4 bytes), scheme, width, block (int32 each), in, out (int64 each), then the
+// fields of the table, each as a uint64 count and its elements.
+TEST(Record, HostileHeadersAreRejectedBeforeTheyBecomeEnumsOrSizes) {
+  const StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  const auto bytes = serialize(test::random_record(layout, layout.layers[0], 3));
+  expect_malformed(with<std::uint32_t>(bytes, 0, 0x12345678), "bad magic");
+  expect_malformed(with<std::int32_t>(bytes, 4, 2), "unknown quantizer scheme 2");
+  expect_malformed(with<std::int32_t>(bytes, 4, -1), "unknown quantizer scheme -1");
+  expect_malformed(with<std::int32_t>(bytes, 8, 0), "malformed");
+  expect_malformed(with<std::int32_t>(bytes, 8, 99), "malformed");
+  expect_malformed(with<std::int32_t>(bytes, 12, 0), "malformed");
+  expect_malformed(with<std::int32_t>(bytes, 12, -8), "malformed");
+  expect_malformed(with<std::int64_t>(bytes, 16, 0), "a layer of 0×");
+  expect_malformed(with<std::int64_t>(bytes, 16, -5), "a layer of -5×");
+  expect_malformed(with<std::int64_t>(bytes, 24, std::int64_t{1} << 40), "a layer of");
+  expect_malformed(with<std::int64_t>(bytes, 16, std::int64_t{1} << 62), "a layer of");
+  // Counts larger than the message, or than what is left of it.
+  expect_malformed(with<std::uint64_t>(bytes, 32, ~std::uint64_t{0}), "truncated");
+  expect_malformed(with<std::uint64_t>(bytes, 32, std::uint64_t{1} << 61), "truncated");
+  // A consistent in×out that disagrees with the codes that follow.
+  expect_malformed(with<std::int64_t>(bytes, 24, layout.layers[0].out + 1), "codes has");
+  expect_malformed(with<std::int64_t>(bytes, 16, layout.layers[0].in + 1), "lora_A has");
+}
+
+TEST(Record, InconsistentFieldsAreRejected) {
+  const StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  const auto good = test::random_record(layout, layout.layers[0], 4);
+  auto r = good;
+  r.k_star += 1;
+  expect_malformed(serialize(r), "k_star is");
+  r = good;
+  r.preserved.back() = -3;
+  expect_malformed(serialize(r), "a preserved index is -3");
+  r = good;
+  r.lora_A.pop_back();
+  expect_malformed(serialize(r), "lora_A has");
+  r = good;
+  r.lora_B.push_back(1.0f);
+  expect_malformed(serialize(r), "lora_B has");
+  r = good;
+  r.codes.scales = {1.0f};  // an INT-g field in an MXINT record
+  expect_malformed(serialize(r), "scales has 1 values, expected 0");
+  r = good;
+  r.objective.resize(static_cast<std::size_t>(layout.rank) + 2);
+  expect_malformed(serialize(r), "objective has");
+  r = good;
+  r.codes.exponents.pop_back();
+  expect_malformed(serialize(r), "exponents has");
+}
+
+// Every byte of a message replaced by every one of a few values: each result is either rejected with
+// srr::Error or a record that fits the shape it states — never a crash, a hang or an unchecked size.
+TEST(Record, GarbledMessagesAreRejectedOrConsistent) {
+  for (auto scheme : {quant::Scheme::Mxint, quant::Scheme::IntGroup}) {
+    const StoreLayout layout = layout_for(scheme);
+    const auto bytes = serialize(test::random_record(layout, layout.layers[2], 6));
+    std::size_t rejected = 0, accepted = 0;
+    for (std::size_t at = 0; at < bytes.size(); ++at)
+      for (unsigned v : {0x00u, 0x01u, 0x7fu, 0x80u, 0xffu}) {
+        auto garbled = bytes;
+        garbled[at] = static_cast<std::byte>(v);
+        try {
+          const auto r = deserialize(garbled);
+          ++accepted;
+          const RecordShape shape{r.codes.settings, r.codes.in, r.codes.out,
+                                  static_cast<index_t>(r.lora_A.size()) / r.codes.in};
+          EXPECT_EQ(shape_mismatches(r, shape), std::vector<std::string>{}) << "byte " << at << " = " << v;
+        } catch (const Error&) {
+          ++rejected;
+        }
+      }
+    EXPECT_GT(rejected, 0u);
+    EXPECT_GT(accepted, 0u);  // a changed value (a metric, a code) is not a malformed message
+  }
 }
 
 TEST(Hdf5, ErrorNamesTheCallAndTheFile) {
