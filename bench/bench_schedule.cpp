@@ -1,24 +1,45 @@
 // SPDX-License-Identifier: MIT
-// Cost model and scheduler simulation for `srr quantize` at LLaMA-2-7B and 70B scale.
+// Makespans of `srr calibrate` + `srr quantize` for Llama shapes on P ranks, from the job's own scheduler and
+// per-layer costs fitted to measured runs (docs/scaling.md, "Cost model").
 //
-// Per-layer cost t(m, n) = a·m·n + b·m²·n (the truncated SVDs are O(m·n·l); a full scale S adds the dense
-// products S·W, S·(W−Q), S·Δ, O(m²·n)), fitted by least squares to layer times measured by bench_core on
-// this machine; the QERA-exact scale of an input of dimension m costs e·m³ (eigendecomposition + S),
-// measured the same way, and is paid whenever a worker computes a layer whose input's scale is not in its
-// cache. The schedule is the job's own: pipeline::simulate runs pipeline::Scheduler (costliest first, an
-// input's layers on one worker, takeover at the end) over the plan's work items (every q/k/v/o/gate/up/down
-// layer, named and keyed as model::statistics_key keys them, ordered by pipeline::estimated_cost), with
-// LayerQuantizer's scale cache. Worker groups of g ranks run a layer `speedup(g)` times faster; one rank is
-// the master, so P ranks make (P − 1)/g workers.
+// Quantize. A layer of m inputs and n outputs costs t(m, n) = a·m·n + b·m²·n seconds (the truncated SVDs
+// are O(m·n·l), the criterion's square probe and the triangular products O(m²·n)), fitted by least squares
+// to the layer times of QERA-exact SRR measured at 4096×4096, 4096×11008 and 11008×4096 (srr layer --json,
+// stage "total" minus "scale"); the input's whitening (Cholesky root) costs e·m³, fitted to its measured
+// times at m = 4096 and 11008, and is paid whenever a worker computes a layer whose input is not in its
+// scale cache, plus reading that input's XᵀX from the calibration file. pipeline::simulate runs
+// pipeline::Scheduler over the plan's work items with LayerQuantizer's cache; a worker group of g ranks is
+// speedup2^log2(g) times faster; one rank is the master, so P ranks make (P − 1)/g workers (P = 1: the
+// master computes). The master spends --master seconds per layer receiving and writing it (added to the
+// layer: the worker waits for it), and the job --startup seconds before the first layer.
 //
-//   bench_schedule --t4096x4096 S --t4096x11008 S --t11008x4096 S --eig4096 S --eig11008 S [--speedup2 X]
-//                  [--rank R]
+// Calibration (layer-sequential, token-parallel). Each rank runs every decoder layer on its T/P tokens:
+// forward 2·(h(h + 2kv) + h² + 3hf) + 2·ctx·h flops per token (causal attention over ctx/2 on average) at
+// --fwd-gflops, XᵀX of the four distinct inputs (h, h, h, f wide) m(m + 1) flops per token at
+// --xtx-gflops; then the layer's statistics (packed lower triangles, float64) are reduced to one writer
+// (≈ 2 × bytes / --net-gbps, a pipelined reduce) and written (bytes / --write-gbps), and every rank reads the
+// layer's weights (bf16 bytes / --read-gbps).
+//
+//   bench_schedule [--t4096x4096 S --t4096x11008 S --t11008x4096 S --scale4096 S --scale11008 S]
+//                  [--speedup2 X] [--rank R] [--master S] [--startup S]
+//                  [--model llama2-7b,llama2-70b] (NAME[:LAYERS]) [--ranks 64,256,1024] [--groups 1,2,4,8]
+//                  [--calib-tokens 524288] [--ctx 2048] [--fwd-gflops G] [--xtx-gflops G]
+//                  [--net-gbps B] [--write-gbps B] [--read-gbps B] [--no-calibration]
+//                  [--layer-times FILE]
+//
+// --layer-times FILE replaces the fitted model by measured times, one "layer-name seconds" line per linear
+// layer (e.g. cut from a quantize log, scale builds included), so a measured run can be replayed through
+// the scheduler at other rank counts: scripts/layer-times.sh extracts them from a log.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "bench/options.hpp"
 #include "model/linear_inputs.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/plan.hpp"
@@ -28,14 +49,30 @@ using namespace srr;
 
 namespace {
 
-struct Model {
-  const char* name;
+struct Shape {
+  std::string name;
   int layers;
   double hidden, kv, ffn;
 };
 
+Shape shape_of(const std::string& spec) {
+  const auto colon = spec.find(':');
+  const std::string name = spec.substr(0, colon);
+  Shape s;
+  if (name == "llama2-7b") s = {name, 32, 4096, 4096, 11008};
+  else if (name == "llama2-13b") s = {name, 40, 5120, 5120, 13824};
+  else if (name == "llama2-70b") s = {name, 80, 8192, 1024, 28672};
+  else {
+    std::fprintf(stderr, "bench_schedule: --model %s: unknown shape (llama2-7b, llama2-13b, llama2-70b)\n",
+                 name.c_str());
+    std::exit(2);
+  }
+  if (colon != std::string::npos) s.layers = std::atoi(spec.c_str() + colon + 1);
+  return s;
+}
+
 /// The plan of a Llama-shaped checkpoint: one work item per linear layer, in checkpoint order.
-std::vector<pipeline::WorkItem> plan_of(const Model& md, la::index_t rank) {
+std::vector<pipeline::WorkItem> plan_of(const Shape& md, la::index_t rank) {
   const auto h = static_cast<la::index_t>(md.hidden), kv = static_cast<la::index_t>(md.kv),
              f = static_cast<la::index_t>(md.ffn);
   const std::pair<const char*, std::pair<la::index_t, la::index_t>> linears[] = {
@@ -53,76 +90,200 @@ std::vector<pipeline::WorkItem> plan_of(const Model& md, la::index_t rank) {
   return items;
 }
 
+struct Options {
+  // Layer times (QERA-exact SRR, r = 64, without the scale) and Cholesky whitening per input, in seconds:
+  // the defaults are the single-thread figures of docs/scaling.md ("Cost model"); pass new measurements.
+  std::map<std::string, double> t = {{"4096x4096", 6.55}, {"4096x11008", 17.0}, {"11008x4096", 38.0}};
+  double scale4 = 1.6, scale11 = 28.0;
+  double speedup2 = 1.22, master = 0.2, startup = 2.0;
+  long rank = 64;
+  std::vector<std::string> models = {"llama2-7b", "llama2-70b"};
+  std::vector<int> ranks = {64, 256, 1024}, groups = {1, 2, 4, 8};
+  bool calibration = true;
+  double calib_tokens = 256.0 * 2048, ctx = 2048;
+  double fwd_gflops = 12.0, xtx_gflops = 9.0;      // per rank (one core of this machine, docs/scaling.md)
+  double net_gbps = 10.0, write_gbps = 2.0, read_gbps = 2.0;  // assumed cluster figures (docs/scaling.md)
+  std::map<std::string, double> layer_times;                  // --layer-times: measured seconds per layer
+};
+
+std::map<std::string, double> read_layer_times(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "bench_schedule: --layer-times %s: cannot open\n", path.c_str());
+    std::exit(2);
+  }
+  std::map<std::string, double> times;
+  std::string name;
+  double seconds = 0;
+  while (in >> name >> seconds) times[name] = seconds;
+  if (!in.eof() || times.empty()) {
+    std::fprintf(stderr, "bench_schedule: --layer-times %s: expected \"layer-name seconds\" lines\n", path.c_str());
+    std::exit(2);
+  }
+  return times;
+}
+
+std::vector<int> ints(const std::string& s) {
+  std::vector<int> v;
+  for (const auto& x : bench::split(s)) v.push_back(std::atoi(x.c_str()));
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--no-calibration") {
+      o.calibration = false;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_schedule: %s needs a value\n", k.c_str());
+      std::exit(2);
+    }
+    const std::string val = argv[++i];
+    const double v = std::atof(val.c_str());
+    if (k.rfind("--t", 0) == 0 && o.t.count(k.substr(3))) o.t[k.substr(3)] = v;
+    else if (k == "--scale4096") o.scale4 = v;
+    else if (k == "--scale11008") o.scale11 = v;
+    else if (k == "--speedup2") o.speedup2 = v;
+    else if (k == "--master") o.master = v;
+    else if (k == "--startup") o.startup = v;
+    else if (k == "--rank") o.rank = std::atol(val.c_str());
+    else if (k == "--model") o.models = bench::split(val);
+    else if (k == "--ranks") o.ranks = ints(val);
+    else if (k == "--groups") o.groups = ints(val);
+    else if (k == "--calib-tokens") o.calib_tokens = v;
+    else if (k == "--ctx") o.ctx = v;
+    else if (k == "--fwd-gflops") o.fwd_gflops = v;
+    else if (k == "--xtx-gflops") o.xtx_gflops = v;
+    else if (k == "--net-gbps") o.net_gbps = v;
+    else if (k == "--write-gbps") o.write_gbps = v;
+    else if (k == "--read-gbps") o.read_gbps = v;
+    else if (k == "--layer-times") o.layer_times = read_layer_times(val);
+    else {
+      std::fprintf(stderr, "bench_schedule: unknown option %s\n", k.c_str());
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+/// t(m, n) = a·m·n + b·m²·n and the whitening e·m³, fitted to the measurements.
+struct CostModel {
+  double a = 0, b = 0, e = 0;
+
+  explicit CostModel(const Options& o) {
+    const double s[3][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
+    const double t[3] = {o.t.at("4096x4096"), o.t.at("4096x11008"), o.t.at("11008x4096")};
+    double xx = 0, xy = 0, yy = 0, xt = 0, yt = 0;
+    for (int i = 0; i < 3; ++i) {
+      const double x = s[i][0] * s[i][1], y = s[i][0] * s[i][0] * s[i][1];
+      xx += x * x, xy += x * y, yy += y * y, xt += x * t[i], yt += y * t[i];
+    }
+    const double det = xx * yy - xy * xy;
+    a = (xt * yy - yt * xy) / det, b = (yt * xx - xt * xy) / det;
+    e = std::sqrt(o.scale4 / std::pow(4096.0, 3) * o.scale11 / std::pow(11008.0, 3));  // geometric mean
+  }
+  double layer(double m, double n) const { return a * m * n + b * m * m * n; }
+  double scale(double m) const { return e * m * m * m; }
+};
+
+double packed_bytes(double m) { return m * (m + 1) / 2 * 8; }
+
+/// Layer-sequential calibration on `ranks` ranks: compute, reduce, write and weight reads per layer.
+struct CalibrationTime {
+  double compute = 0, reduce = 0, write = 0, read = 0;
+  double total() const { return compute + reduce + write + read; }
+};
+
+CalibrationTime calibration_time(const Shape& md, const Options& o, int ranks) {
+  const double h = md.hidden, kv = md.kv, f = md.ffn;
+  const double fwd = 2 * (h * (h + 2 * kv) + h * h + 3 * h * f) + 2 * o.ctx * h;
+  const double xtx = 3 * h * (h + 1) + f * (f + 1);
+  const double stats = 3 * packed_bytes(h) + packed_bytes(f);
+  const double weights = 2 * (h * (h + 2 * kv) + h * h + 3 * h * f);  // bf16
+  const double tokens = o.calib_tokens / ranks;
+  CalibrationTime c;
+  c.compute = md.layers * tokens * (fwd / (o.fwd_gflops * 1e9) + xtx / (o.xtx_gflops * 1e9));
+  c.reduce = ranks > 1 ? md.layers * 2 * stats / (o.net_gbps * 1e9) : 0.0;
+  c.write = md.layers * stats / (o.write_gbps * 1e9);
+  c.read = md.layers * weights / (o.read_gbps * 1e9);
+  return c;
+}
+
+/// Quantize makespan on `ranks` ranks with groups of g.
+pipeline::Simulation quantize_time(const std::vector<pipeline::WorkItem>& items, const CostModel& cost,
+                                   const Options& o, int ranks, int g) {
+  const int workers = ranks == 1 ? 1 : (ranks - 1) / g;
+  const double speed = std::pow(o.speedup2, std::log2(static_cast<double>(g)));
+  const auto time = [&](const pipeline::WorkItem& w, bool cached) {
+    if (!o.layer_times.empty()) {
+      const auto it = o.layer_times.find(w.name);
+      if (it == o.layer_times.end()) {
+        std::fprintf(stderr, "bench_schedule: --layer-times has no time for %s\n", w.name.c_str());
+        std::exit(2);
+      }
+      return it->second / speed + o.master;
+    }
+    const double m = static_cast<double>(w.in), n = static_cast<double>(w.out);
+    const double scale = cached ? 0.0 : cost.scale(m) + packed_bytes(m) / (o.read_gbps * 1e9);
+    return (cost.layer(m, n) + scale) / speed + o.master;
+  };
+  auto sim = pipeline::simulate(items, workers, time, pipeline::LayerQuantizer::kCacheSize);
+  sim.makespan += o.startup;
+  return sim;
+}
+
+void print_model(const Shape& md, const CostModel& cost, const Options& o) {
+  const auto items = plan_of(md, o.rank);
+  const auto one = quantize_time(items, cost, o, 1, 1);
+  std::printf("\n%s, %d decoder layers (%zu linear layers): quantize %.0f s on one rank (%lld scales)\n",
+              md.name.c_str(), md.layers, items.size(), one.makespan, static_cast<long long>(one.scales_built));
+  std::printf("  %6s", "ranks");
+  for (int g : o.groups) std::printf("   quant g=%-2d", g);
+  if (o.calibration) std::printf("  calibrate (compute+reduce+write+read)   total(best g)");
+  std::printf("\n");
+  for (int ranks : o.ranks) {
+    std::printf("  %6d", ranks);
+    double best = 1e300;
+    int best_g = 1;
+    for (int g : o.groups) {
+      if (ranks > 1 && (ranks - 1) / g < 1) {
+        std::printf("   %11s", "-");
+        continue;
+      }
+      const double t = quantize_time(items, cost, o, ranks, g).makespan;
+      if (t < best) best = t, best_g = g;
+      std::printf("   %10.0fs", t);
+    }
+    if (o.calibration) {
+      const auto c = calibration_time(md, o, ranks);
+      std::printf("  %7.0fs (%.0f+%.0f+%.0f+%.0f)   %8.0fs (g=%d)", c.total(), c.compute, c.reduce, c.write, c.read,
+                  c.total() + best, best_g);
+    }
+    std::printf("\n");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Defaults: the single-thread times measured by bench_core for QERA-exact QER on this machine kind, and
-  // the g = 2 speedup of the distributed SVD on a 4096×11008 layer measured by bench_dist (local time /
-  // time on a 1×2 grid; below 1 on a loaded 2-core machine) (docs/scaling.md); override them with a new
-  // measurement.
-  double t44 = 9.82, t4f = 21.79, tf4 = 78.64, eig4 = 18.14, eigf = 321.34, speedup2 = 1.22;
-  long rank = 64;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const double v = std::atof(argv[i + 1]);
-    if (k == "--t4096x4096") t44 = v;
-    else if (k == "--t4096x11008") t4f = v;
-    else if (k == "--t11008x4096") tf4 = v;
-    else if (k == "--eig4096") eig4 = v;
-    else if (k == "--eig11008") eigf = v;
-    else if (k == "--speedup2") speedup2 = v;
-    else if (k == "--rank") rank = std::atol(argv[i + 1]);
-    else {
-      std::fprintf(stderr, "bench_schedule: unknown option %s\n", k.c_str());
-      return 2;
-    }
+  const Options o = parse(argc, argv);
+  const CostModel cost(o);
+  std::printf("cost model: t(m,n) = %.3e·m·n + %.3e·m²·n s, whitening(m) = %.3e·m³ s; master %.2f s/layer, "
+              "startup %.1f s; group speedup g=2 %.2f (speedup2^log2 g); scheduler: pipeline::Scheduler, scale "
+              "cache %zu\n",
+              cost.a, cost.b, cost.e, o.master, o.startup, o.speedup2, pipeline::LayerQuantizer::kCacheSize);
+  for (const auto& [shape, t] : o.t) {
+    const auto x = shape.find('x');
+    const double m = std::atof(shape.substr(0, x).c_str()), n = std::atof(shape.substr(x + 1).c_str());
+    std::printf("  fit %-11s measured %7.2f s, model %7.2f s\n", shape.c_str(), t, cost.layer(m, n));
   }
-  // Least squares for (a, b) over the three measured shapes (m = inputs, n = outputs).
-  const double s[3][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
-  const double t[3] = {t44, t4f, tf4};
-  double xx = 0, xy = 0, yy = 0, xt = 0, yt = 0;
-  for (int i = 0; i < 3; ++i) {
-    const double x = s[i][0] * s[i][1], y = s[i][0] * s[i][0] * s[i][1];
-    xx += x * x, xy += x * y, yy += y * y, xt += x * t[i], yt += y * t[i];
-  }
-  const double det = xx * yy - xy * xy;
-  const double a = (xt * yy - yt * xy) / det, b = (yt * xx - xt * xy) / det;
-  // Eigendecomposition e·m³ from the two measured sizes (geometric mean of the two fits).
-  const double e = std::sqrt(eig4 / (4096.0 * 4096 * 4096) * eigf / (11008.0 * 11008 * 11008));
-  std::printf("cost model: t(m,n) = %.3e·m·n + %.3e·m²·n s, eig(m) = %.3e·m³ s; group speedup g=2 %.2f, "
-              "g=4 %.2f (assumed: the g=2 efficiency for each doubling); scheduler: pipeline::Scheduler, "
-              "scale cache %zu\n",
-              a, b, e, speedup2, speedup2 * speedup2, pipeline::LayerQuantizer::kCacheSize);
-  for (int i = 0; i < 3; ++i)
-    std::printf("  fit %5.0fx%-5.0f measured %7.1f s, model %7.1f s\n", s[i][0], s[i][1], t[i],
-                a * s[i][0] * s[i][1] + b * s[i][0] * s[i][0] * s[i][1]);
-  const Model models[] = {{"LLaMA-2-7B", 32, 4096, 4096, 11008}, {"LLaMA-2-70B", 80, 8192, 1024, 28672}};
-  for (const auto& md : models) {
-    const auto items = plan_of(md, rank);
-    const auto layer_time = [&](double speed) {
-      return [=](const pipeline::WorkItem& w, bool cached) {
-        const double m = static_cast<double>(w.in), n = static_cast<double>(w.out);
-        return (a * m * n + b * m * m * n + (cached ? 0.0 : e * m * m * m)) / speed;
-      };
-    };
-    const auto serial = pipeline::simulate(items, 1, layer_time(1.0), pipeline::LayerQuantizer::kCacheSize);
-    std::printf("%s: %zu layers, %lld scales, %.0f s on one rank\n", md.name, items.size(),
-                static_cast<long long>(serial.scales_built), serial.makespan);
-    std::printf("  %6s %10s %10s %10s   (scales built at g=1)\n", "ranks", "g=1", "g=2", "g=4");
-    for (int ranks : {16, 32, 64, 128, 256}) {
-      std::printf("  %6d", ranks);
-      long long built = 0;
-      for (int g : {1, 2, 4}) {
-        const double speed = g == 1 ? 1.0 : g == 2 ? speedup2 : speedup2 * speedup2;
-        const auto sim = pipeline::simulate(items, (ranks - 1) / g, layer_time(speed),
-                                            pipeline::LayerQuantizer::kCacheSize);
-        if (g == 1) built = sim.scales_built;
-        std::printf(" %9.0fs", sim.makespan);
-      }
-      std::printf("   %lld\n", built);
-    }
-  }
-  std::printf("published baseline, LLaMA-2-7B QERA-exact (QERA runtime.yaml): sqrtm ~12,800 s (CPU SciPy) + SVD "
-              "~1,000 s (GPU)\n");
+  if (o.calibration)
+    std::printf("calibration: %.0f tokens, ctx %.0f, forward %.1f GFLOP/s and XᵀX %.1f GFLOP/s per rank, reduce "
+                "%.1f GB/s, write %.1f GB/s, read %.1f GB/s\n",
+                o.calib_tokens, o.ctx, o.fwd_gflops, o.xtx_gflops, o.net_gbps, o.write_gbps, o.read_gbps);
+  for (const auto& spec : o.models) print_model(shape_of(spec), cost, o);
   return 0;
 }
