@@ -2,9 +2,9 @@
 // Makespans of `srr calibrate` + `srr quantize` for Llama shapes on P ranks, from the job's own scheduler and
 // per-layer costs fitted to measured runs (docs/scaling.md, "Cost model").
 //
-// Quantize. A layer of m inputs and n outputs costs t(m, n) = a·m·n + b·m²·n seconds (the truncated SVDs
-// are O(m·n·l), the criterion's square probe and the triangular products O(m²·n)), fitted by least squares
-// to the layer times of QERA-exact SRR measured at 4096×4096, 4096×11008 and 11008×4096 (srr layer --json,
+// Quantize. A layer of m inputs and n outputs costs t(m, n) = a·m·n + b·m²·n + c·m³ seconds (the truncated
+// SVDs are O(m·n·l), the triangular products S·W and S·(W − Q) O(m²·n), the criterion's square m×m probe
+// S·G O(m³)), solved through the layer times of QERA-exact SRR measured at 4096×4096, 4096×11008 and 11008×4096 (srr layer --json,
 // stage "total" minus "scale"); the input's whitening (Cholesky root) costs e·m³, fitted to its measured
 // times at m = 4096 and 11008, and is paid whenever a worker computes a layer whose input is not in its
 // scale cache, plus reading that input's XᵀX from the calibration file. pipeline::simulate runs
@@ -91,18 +91,21 @@ std::vector<pipeline::WorkItem> plan_of(const Shape& md, la::index_t rank) {
 }
 
 struct Options {
-  // Layer times (QERA-exact SRR, r = 64, without the scale) and Cholesky whitening per input, in seconds:
-  // the defaults are the single-thread figures of docs/scaling.md ("Cost model"); pass new measurements.
-  std::map<std::string, double> t = {{"4096x4096", 6.55}, {"4096x11008", 17.0}, {"11008x4096", 38.0}};
-  double scale4 = 1.6, scale11 = 28.0;
-  double speedup2 = 1.22, master = 0.2, startup = 2.0;
+  // Defaults: single-core CPU seconds measured on this machine kind (docs/scaling.md, "Cost model"): QERA-exact
+  // SRR layers (r = 64, 3-bit MXINT B32) without the scale, and the Cholesky factorization of R_xx. Pass new
+  // measurements to replace them.
+  std::map<std::string, double> t = {{"4096x4096", 8.8}, {"4096x11008", 21.9}, {"11008x4096", 93.2}};
+  double scale4 = 2.15, scale11 = 21.67;
+  double speedup2 = 1.22, master = 0.21, startup = 2.0;
   long rank = 64;
   std::vector<std::string> models = {"llama2-7b", "llama2-70b"};
   std::vector<int> ranks = {64, 256, 1024}, groups = {1, 2, 4, 8};
   bool calibration = true;
   double calib_tokens = 256.0 * 2048, ctx = 2048;
-  double fwd_gflops = 12.0, xtx_gflops = 9.0;      // per rank (one core of this machine, docs/scaling.md)
-  double net_gbps = 10.0, write_gbps = 2.0, read_gbps = 2.0;  // assumed cluster figures (docs/scaling.md)
+  // Per rank (one core): half of the measured single-core sgemm rate (79.5 GFLOP/s) for the forward, 60 % of
+  // the dgemm rate (39.2 GFLOP/s) for XᵀX; the network and file-system figures are assumptions about a cluster.
+  double fwd_gflops = 40.0, xtx_gflops = 23.5;
+  double net_gbps = 10.0, write_gbps = 2.0, read_gbps = 2.0;
   std::map<std::string, double> layer_times;                  // --layer-times: measured seconds per layer
 };
 
@@ -169,23 +172,43 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-/// t(m, n) = a·m·n + b·m²·n and the whitening e·m³, fitted to the measurements.
+/// t(m, n) = a·m·n + b·m²·n + c·m³ through the three measured shapes (three terms, three shapes: solved
+/// exactly), and the whitening e·m³ (geometric mean of the two measured sizes).
 struct CostModel {
-  double a = 0, b = 0, e = 0;
+  double a = 0, b = 0, c = 0, e = 0;
 
   explicit CostModel(const Options& o) {
     const double s[3][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
-    const double t[3] = {o.t.at("4096x4096"), o.t.at("4096x11008"), o.t.at("11008x4096")};
-    double xx = 0, xy = 0, yy = 0, xt = 0, yt = 0;
+    double M[3][4];
     for (int i = 0; i < 3; ++i) {
-      const double x = s[i][0] * s[i][1], y = s[i][0] * s[i][0] * s[i][1];
-      xx += x * x, xy += x * y, yy += y * y, xt += x * t[i], yt += y * t[i];
+      const double m = s[i][0], n = s[i][1];
+      const std::string key = std::to_string(static_cast<int>(m)) + "x" + std::to_string(static_cast<int>(n));
+      M[i][0] = m * n, M[i][1] = m * m * n, M[i][2] = m * m * m, M[i][3] = o.t.at(key);
     }
-    const double det = xx * yy - xy * xy;
-    a = (xt * yy - yt * xy) / det, b = (yt * xx - xt * xy) / det;
-    e = std::sqrt(o.scale4 / std::pow(4096.0, 3) * o.scale11 / std::pow(11008.0, 3));  // geometric mean
+    // Gaussian elimination with partial pivoting on the 3×3 system (scaled columns keep it well conditioned).
+    const double scale[3] = {1e-7, 1e-11, 1e-11};
+    for (auto& row : M)
+      for (int j = 0; j < 3; ++j) row[j] *= scale[j];
+    for (int k = 0; k < 3; ++k) {
+      int p = k;
+      for (int i = k + 1; i < 3; ++i)
+        if (std::fabs(M[i][k]) > std::fabs(M[p][k])) p = i;
+      std::swap(M[k], M[p]);
+      for (int i = k + 1; i < 3; ++i) {
+        const double f = M[i][k] / M[k][k];
+        for (int j = k; j < 4; ++j) M[i][j] -= f * M[k][j];
+      }
+    }
+    double x[3];
+    for (int k = 2; k >= 0; --k) {
+      double v = M[k][3];
+      for (int j = k + 1; j < 3; ++j) v -= M[k][j] * x[j];
+      x[k] = v / M[k][k];
+    }
+    a = x[0] * scale[0], b = x[1] * scale[1], c = x[2] * scale[2];
+    e = std::sqrt(o.scale4 / std::pow(4096.0, 3) * o.scale11 / std::pow(11008.0, 3));
   }
-  double layer(double m, double n) const { return a * m * n + b * m * m * n; }
+  double layer(double m, double n) const { return a * m * n + b * m * m * n + c * m * m * m; }
   double scale(double m) const { return e * m * m * m; }
 };
 
@@ -271,10 +294,10 @@ void print_model(const Shape& md, const CostModel& cost, const Options& o) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const CostModel cost(o);
-  std::printf("cost model: t(m,n) = %.3e·m·n + %.3e·m²·n s, whitening(m) = %.3e·m³ s; master %.2f s/layer, "
+  std::printf("cost model: t(m,n) = %.3e·m·n + %.3e·m²·n + %.3e·m³ s, whitening(m) = %.3e·m³ s; master %.2f s/layer, "
               "startup %.1f s; group speedup g=2 %.2f (speedup2^log2 g); scheduler: pipeline::Scheduler, scale "
               "cache %zu\n",
-              cost.a, cost.b, cost.e, o.master, o.startup, o.speedup2, pipeline::LayerQuantizer::kCacheSize);
+              cost.a, cost.b, cost.c, cost.e, o.master, o.startup, o.speedup2, pipeline::LayerQuantizer::kCacheSize);
   for (const auto& [shape, t] : o.t) {
     const auto x = shape.find('x');
     const double m = std::atof(shape.substr(0, x).c_str()), n = std::atof(shape.substr(x + 1).c_str());
