@@ -108,8 +108,8 @@ Options parse(int argc, char** argv) {
 /// eigendecomposition (≈ 4L³ with vectors), Vt = Σ⁻¹UᵀB and U = Q·U_B.
 double krylov_flops(index_t m_, index_t n_, index_t k_, const SvdSettings& s) {
   const double m = static_cast<double>(m_), n = static_cast<double>(n_), k = static_cast<double>(k_);
-  const double l = static_cast<double>(sketch_width(k_, m_, n_, s)), q = s.krylov_iters;
-  const double L = std::min(l * (q + 1), std::min(m, n));
+  const RangePlan plan = range_plan(k_, m_, n_, Spectrum::Flat, s);
+  const double l = static_cast<double>(plan.sketch), q = plan.iters, L = static_cast<double>(plan.width);
   const double products = (2 * q + 1) * 2 * m * n * l + 2 * q * 4 * (m + n) * l * l;
   return products + 4 * m * L * L + 2 * m * n * L + n * L * L + 4 * L * L * L + 2 * k * L * n + 2 * m * L * k;
 }

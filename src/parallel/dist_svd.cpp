@@ -4,6 +4,9 @@
 #include <array>
 #include <exception>
 #include <type_traits>
+#include <utility>
+
+#include "qer/range_finder.hpp"
 
 namespace srr::parallel {
 
@@ -69,51 +72,53 @@ void root_step(const ProcessGrid& grid, F&& f) {
   throw RootStepFailed();
 }
 
-/// The randomized range finder of qer/svd.cpp step for step, on the grid: every rank runs it, the root
-/// with the whole A and the sketch G, the others with empty matrices. Returns the result on the root.
-/// Collective over the grid's communicator.
+/// DistMatrix and PBLAS/ScaLAPACK on the grid: the distributed backend of qer/range_finder.hpp. Every
+/// operation is collective over the grid's communicator; the small dense step runs on the root.
+template <class T>
+struct DistBackend {
+  using Mat = DistMatrix<T>;
+  const ProcessGrid& grid;
+  index_t block;
+
+  Mat multiply(const Mat& A, const Mat& X, Op op) const { return matmul(A, X, op, Op::N); }
+  void orthonormalize(Mat& X) const { parallel::orthonormalize(X); }
+  Mat zeros(index_t rows, index_t cols) const { return Mat(grid, rows, cols, block); }
+  void copy_columns(const Mat& from, index_t count, Mat& to, index_t at) const {
+    copy(from, 0, 0, from.rows(), count, to, 0, at);
+  }
+  Mat leading_columns(const Mat& from, index_t count) const {
+    Mat out(grid, from.rows(), count, block);
+    copy(from, 0, 0, from.rows(), count, out, 0, 0);
+    return out;
+  }
+  Matrix<T> project(const Mat& Q, const Mat& A) const { return matmul(Q, A, Op::T, Op::N).gather_to(0); }
+  Matrix<T> lift(const Mat& Q, const Matrix<T>& U, index_t k) const {
+    Mat Ub(grid, Q.cols(), k, block);  // U is empty off the root, so its shape comes from k
+    Ub.scatter_from(grid.rank() == 0 ? U : Matrix<T>());
+    return matmul(Q, Ub).gather_to(0);
+  }
+  template <class F>
+  void on_root(F&& f) const {
+    root_step(grid, std::forward<F>(f));
+  }
+};
+
+/// The range plan the root chose, as the header carries it to the servers.
+qer::RangePlan plan_of(const Header& h) {
+  return {.sketch = h.l, .iters = static_cast<int>(h.iters), .krylov = h.krylov != 0, .width = h.width};
+}
+
+/// The randomized truncated SVD of qer/range_finder.hpp on the grid: every rank runs it, the root with the
+/// whole A and the sketch G, the others with empty matrices. Returns the result on the root. Collective
+/// over the grid's communicator.
 template <class T>
 qer::TruncatedSvd<T> randomized_svd(const ProcessGrid& grid, const Header& h, const Matrix<T>& A,
                                     const Matrix<T>& G) {
-  const bool vectors = h.vectors != 0, krylov = h.krylov != 0;
   DistMatrix<T> Ad(grid, h.m, h.n, h.block);
   Ad.scatter_from(A);
   DistMatrix<T> Gd(grid, h.n, h.l, h.block);
   Gd.scatter_from(G);
-
-  DistMatrix<T> Qm = matmul(Ad, Gd);
-  orthonormalize(Qm);
-  // Block Krylov: every iterate's basis side by side in K, orthonormalized together at the end.
-  DistMatrix<T> K(grid, krylov ? h.m : 0, krylov ? h.width : 0, h.block);
-  index_t filled = 0;
-  const auto keep = [&](const DistMatrix<T>& Q) {
-    const index_t c = std::min(Q.cols(), h.width - filled);
-    copy(Q, 0, 0, h.m, c, K, 0, filled);
-    filled += c;
-  };
-  if (krylov) keep(Qm);
-  for (std::int64_t it = 0; it < h.iters && (!krylov || filled < h.width); ++it) {
-    DistMatrix<T> Qn = matmul(Ad, Qm, Op::T, Op::N);
-    orthonormalize(Qn);
-    Qm = matmul(Ad, Qn);
-    orthonormalize(Qm);
-    if (krylov) keep(Qm);
-  }
-  if (krylov) {
-    Qm = DistMatrix<T>(grid, h.m, filled, h.block);
-    copy(K, 0, 0, h.m, filled, Qm, 0, 0);
-    orthonormalize(Qm);
-  }
-  const Matrix<T> B = matmul(Qm, Ad, Op::T, Op::N).gather_to(0);  // l×n (Krylov: width×n), small
-
-  qer::TruncatedSvd<T> out;
-  root_step(grid, [&] { out = qer::top_of_projection(B, h.k, vectors); });
-  if (vectors) {
-    DistMatrix<T> Ub(grid, Qm.cols(), h.k, h.block);
-    Ub.scatter_from(grid.rank() == 0 ? out.U : Matrix<T>());
-    out.U = matmul(Qm, Ub).gather_to(0);
-  }
-  return out;
+  return qer::randomized_top<T>(DistBackend<T>{grid, h.block}, Ad, Gd, plan_of(h), h.k, h.vectors != 0);
 }
 
 /// p?syevd on the grid; the root passes R, the others an empty matrix. Result on the root. Collective
@@ -181,17 +186,13 @@ qer::TruncatedSvd<T> DistributedSvdEngine::top_impl(const Matrix<T>& A, index_t 
   if (!is_root()) throw Error("DistributedSvdEngine::top is called by the grid's rank 0; the others serve()");
   const index_t m = A.rows(), n = A.cols();
   SRR_ASSERT(k >= 0 && k <= std::min(m, n));
-  const index_t l = qer::sketch_width(k, m, n, settings_);
+  const qer::RangePlan plan = qer::range_plan(k, m, n, spectrum, settings_);
   // The local engine takes these paths without a sketch; so does the root here, alone.
-  if (settings_.method != qer::SvdMethod::Randomized || k == 0 || l >= std::min(m, n))
+  if (settings_.method != qer::SvdMethod::Randomized || k == 0 || plan.sketch >= std::min(m, n))
     return local_.top(A, k, vectors, spectrum, rng);
-  // Iteration counts and the Krylov width exactly as qer/svd.cpp chooses them.
-  const bool krylov = spectrum == qer::Spectrum::Flat;
-  const index_t iters = krylov ? settings_.krylov_iters : settings_.power_iters;
-  const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;
-  const Header h = exchange_header(grid_.communicator(), {svd_command<T>(), m, n, k, l, iters, krylov ? 1 : 0,
-                                                          width, vectors ? 1 : 0, block_});
-  const Matrix<T> G = qer::gaussian_sketch<T>(n, l, rng);
+  const Header h = exchange_header(grid_.communicator(), {svd_command<T>(), m, n, k, plan.sketch, plan.iters,
+                                                          plan.krylov ? 1 : 0, plan.width, vectors ? 1 : 0, block_});
+  const Matrix<T> G = qer::gaussian_sketch<T>(n, plan.sketch, rng);
   return randomized_svd(grid_, h, A, G);
 }
 

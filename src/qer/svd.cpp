@@ -5,6 +5,7 @@
 
 #include "base/error.hpp"
 #include "la/lapack.hpp"
+#include "qer/range_finder.hpp"
 
 namespace srr::qer {
 
@@ -20,6 +21,15 @@ SvdMethod svd_method_from_string(const std::string& s) {
 
 index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s) {
   return std::min(k + s.oversample, std::min(m, n));
+}
+
+RangePlan range_plan(index_t k, index_t m, index_t n, Spectrum spectrum, const SvdSettings& s) {
+  RangePlan p;
+  p.sketch = sketch_width(k, m, n, s);
+  p.krylov = spectrum == Spectrum::Flat;
+  p.iters = p.krylov ? s.krylov_iters : s.power_iters;
+  p.width = p.krylov ? std::min(p.sketch * (p.iters + 1), std::min(m, n)) : p.sketch;
+  return p;
 }
 
 namespace {
@@ -71,36 +81,34 @@ TruncatedSvd<T> full_svd(const Matrix<T>& A, index_t k, bool vectors) {
   return truncate(la::gesdd(A, vectors), k, vectors);
 }
 
+/// la::Matrix and LAPACK/BLAS on the calling rank: the local backend of qer/range_finder.hpp.
+template <class T>
+struct LocalBackend {
+  using Mat = Matrix<T>;
+  Mat multiply(const Mat& A, const Mat& X, Op op) const { return la::matmul(A, X, op, Op::N); }
+  void orthonormalize(Mat& X) const { X = la::orthonormalize(std::move(X)); }
+  Mat zeros(index_t rows, index_t cols) const { return Mat(rows, cols); }
+  void copy_columns(const Mat& from, index_t count, Mat& to, index_t at) const {
+    std::copy(from.data(), from.data() + from.rows() * count, to.col(at));
+  }
+  Mat leading_columns(const Mat& from, index_t count) const { return from.columns(0, count); }
+  Mat project(const Mat& Q, const Mat& A) const { return la::matmul(Q, A, Op::T, Op::N); }
+  Mat lift(const Mat& Q, const Mat& U, index_t /*k*/) const { return la::matmul(Q, U); }
+  template <class F>
+  void on_root(F&& f) const {
+    f();
+  }
+};
+
 /// Randomized range finder with power iterations (block Krylov for flat spectra); the sketch is drawn from
 /// `rng` only.
 template <class T>
 TruncatedSvd<T> randomized_svd(const Matrix<T>& A, index_t k, bool vectors, Spectrum spectrum, const SvdSettings& s,
                                Rng& rng) {
   const index_t m = A.rows(), n = A.cols();
-  const index_t l = sketch_width(k, m, n, s);
-  if (l >= std::min(m, n)) return full_svd(A, k, vectors);  // a sketch this wide saves nothing
-  Matrix<T> Qm = la::orthonormalize(la::matmul(A, gaussian_sketch<T>(n, l, rng)));
-  const bool krylov = spectrum == Spectrum::Flat;
-  const int iters = krylov ? s.krylov_iters : s.power_iters;
-  const index_t width = krylov ? std::min(l * (iters + 1), std::min(m, n)) : l;
-  Matrix<T> K(m, width);  // Krylov: every iterate's basis side by side
-  index_t filled = 0;
-  const auto keep = [&](const Matrix<T>& block) {
-    const index_t c = std::min(block.cols(), width - filled);
-    std::copy(block.data(), block.data() + m * c, K.col(filled));
-    filled += c;
-  };
-  if (krylov) keep(Qm);
-  for (int it = 0; it < iters && (!krylov || filled < width); ++it) {
-    Matrix<T> Qn = la::orthonormalize(la::matmul(A, Qm, Op::T, Op::N));
-    Qm = la::orthonormalize(la::matmul(A, Qn));
-    if (krylov) keep(Qm);
-  }
-  if (krylov) Qm = la::orthonormalize(K.columns(0, filled));
-  const Matrix<T> B = la::matmul(Qm, A, Op::T, Op::N);  // l×n (Krylov: (q+1)l × n)
-  auto out = top_of_projection(B, k, vectors);
-  if (vectors) out.U = la::matmul(Qm, out.U);
-  return out;
+  const RangePlan plan = range_plan(k, m, n, spectrum, s);
+  if (plan.sketch >= std::min(m, n)) return full_svd(A, k, vectors);  // a sketch this wide saves nothing
+  return randomized_top<T>(LocalBackend<T>{}, A, gaussian_sketch<T>(n, plan.sketch, rng), plan, k, vectors);
 }
 
 template <class T>

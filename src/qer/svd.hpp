@@ -105,6 +105,17 @@ Matrix<T> gaussian_sketch(index_t rows, index_t cols, Rng& rng) {
 /// The sketch width the randomized path uses for rank k on an m×n matrix.
 index_t sketch_width(index_t k, index_t m, index_t n, const SvdSettings& s);
 
+/// The shape of the randomized path's range finder (qer/range_finder.hpp) for rank k on an m×n matrix:
+/// the sketch width l, the iterations, and the width of the final basis (l, or for block Krylov every
+/// iterate's l columns, at most min(m, n)). Every engine and the cost models take it from here.
+struct RangePlan {
+  index_t sketch = 0;   ///< l = sketch_width(k, m, n)
+  int iters = 0;        ///< power iterations (Decaying) or block Krylov iterations (Flat)
+  bool krylov = false;  ///< keep every iterate (Spectrum::Flat)
+  index_t width = 0;    ///< columns of the final basis
+};
+RangePlan range_plan(index_t k, index_t m, index_t n, Spectrum spectrum, const SvdSettings& s);
+
 /// Rayleigh–Ritz step of the randomized path: the top k singular triplets of the short, wide projection
 /// B = QᵀA (L×n, L ≤ n, k ≤ L). U is returned in the basis Q (L×k: the caller forms Q·U). Computed from the
 /// float64 Gram matrix B·Bᵀ by syevd — a third of the cost of gesdd on B, and in float64 accurate to
