@@ -50,6 +50,22 @@ std::vector<std::string> Launcher::wrap(const fs::path& exe, const std::vector<s
 }
 
 namespace {
+std::string name_of_signal(int sig) {
+  return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig);
+}
+}  // namespace
+
+Interrupted::Interrupted(int signal) : Error("interrupted by " + name_of_signal(signal)), signal_(signal) {}
+
+std::string Interrupted::signal_name() const { return name_of_signal(signal_); }
+
+void Interrupted::die() const {
+  std::signal(signal_, SIG_DFL);
+  ::raise(signal_);
+  ::_exit(128 + signal_);  // not reached: the default action of SIGTERM and SIGINT ends the process
+}
+
+namespace {
 
 /// Opens `path` onto descriptor `target` in the child; on failure the child exits with 127.
 void redirect(const fs::path& path, int target, int flags) {
@@ -70,7 +86,7 @@ void forward_signal(int sig) {
 }
 
 /// Installs forward_signal for SIGTERM and SIGINT for the life of the object, then restores the old
-/// handlers and, when a signal came, dies of it as the driver would have.
+/// handlers.
 class SignalForwarding {
 public:
   explicit SignalForwarding(pid_t child) {
@@ -79,17 +95,22 @@ public:
     struct sigaction sa {};
     sa.sa_handler = forward_signal;
     sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGTERM, &sa, &old_term_);
-    ::sigaction(SIGINT, &sa, &old_int_);
+    // A signal the driver was started ignoring (SIGINT of a background job) stays ignored.
+    ::sigaction(SIGTERM, nullptr, &old_term_);
+    ::sigaction(SIGINT, nullptr, &old_int_);
+    if (old_term_.sa_handler != SIG_IGN) ::sigaction(SIGTERM, &sa, nullptr);
+    if (old_int_.sa_handler != SIG_IGN) ::sigaction(SIGINT, &sa, nullptr);
   }
   SignalForwarding(const SignalForwarding&) = delete;
   SignalForwarding& operator=(const SignalForwarding&) = delete;
   ~SignalForwarding() { restore(); }
-  /// After the child ended: re-raises the forwarded signal with the handler restored (default: death).
-  void finish() {
+  /// The child was reaped: nothing more to forward to (its pid may be reused).
+  void child_ended() { g_child = 0; }
+  /// Restores the old handlers and returns the first signal forwarded (0: none).
+  int finish() {
     const int sig = g_signal;
     restore();
-    if (sig != 0) ::raise(sig);
+    return sig;
   }
 
 private:
@@ -110,13 +131,25 @@ int run_process(const std::vector<std::string>& argv, const fs::path& out, const
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // SIGTERM and SIGINT are held from before the fork until the forwarding handler knows the child, so one
+  // that arrives in between is forwarded to the child rather than ending the driver alone.
+  sigset_t stop_signals, old_mask;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::sigprocmask(SIG_BLOCK, &stop_signals, &old_mask);
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
-  if (pid < 0) throw Error(std::string("fork failed: ") + std::strerror(errno));
+  if (pid < 0) {
+    const int e = errno;
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+    throw Error(std::string("fork failed: ") + std::strerror(e));
+  }
   if (pid == 0) {
     // A driver killed outright (SIGKILL) cannot forward anything: the kernel sends the step SIGTERM then.
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(128 + SIGTERM);  // the driver died before prctl
+    ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
     redirect(err, STDERR_FILENO, O_APPEND);
     if (!out.empty() && out == err) {
       if (::dup2(STDERR_FILENO, STDOUT_FILENO) < 0) ::_exit(127);
@@ -129,10 +162,12 @@ int run_process(const std::vector<std::string>& argv, const fs::path& out, const
     ::_exit(127);
   }
   SignalForwarding forwarding(pid);
+  ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) throw Error(std::string("waitpid failed: ") + std::strerror(errno));
-  forwarding.finish();
+  forwarding.child_ended();
+  if (const int sig = forwarding.finish(); sig != 0) throw Interrupted(sig);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;

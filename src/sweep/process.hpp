@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.hpp"
+
 namespace srr::sweep {
 
 namespace fs = std::filesystem;
@@ -26,9 +28,28 @@ struct Launcher {
   std::vector<std::string> wrap(const fs::path& exe, const std::vector<std::string>& args) const;
 };
 
+/// The driver received SIGTERM or SIGINT while a child ran: run_process forwarded the signal to the child
+/// and waited for it to end. Not a failure of the step: the caller records the interruption (the point
+/// stays unfinished, a rerun resumes it) and then calls die().
+class Interrupted : public Error {
+public:
+  explicit Interrupted(int signal);
+  int signal() const { return signal_; }
+  /// "SIGTERM" or "SIGINT".
+  std::string signal_name() const;
+  /// Dies of the signal with its default disposition, as the driver would have without the forwarding
+  /// handler (the shell or Slurm then sees 128 + signal).
+  [[noreturn]] void die() const;
+
+private:
+  int signal_;
+};
+
 /// Runs `argv` (argv[0] looked up in PATH when it has no slash) with stdout written to `out` and stderr
-/// appended to `err` (either may be empty: inherit; when they are the same file both append), waits for it, and returns its exit code, or 128 + the
-/// signal that killed it. Throws srr::Error when the process cannot be started.
+/// appended to `err` (either may be empty: inherit; when they are the same file both append), waits for
+/// it, and returns its exit code, or 128 + the signal that killed it. While the child runs, SIGTERM and
+/// SIGINT sent to the driver are forwarded to it; once it has ended, Interrupted is thrown. Throws
+/// srr::Error when the process cannot be started.
 int run_process(const std::vector<std::string>& argv, const fs::path& out, const fs::path& err);
 
 /// The command as one shell-quoted line (for logs).

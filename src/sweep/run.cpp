@@ -189,6 +189,15 @@ void wait_for_running_step(const fs::path& lock_path, const std::string& what, s
       << std::endl;
   FileLock::acquire(lock_path, LockMode::exclusive);
 }
+/// A point whose step was stopped by SIGTERM/SIGINT (forwarded to the step, which has ended) is not
+/// failed: the log says so, and a result file of an earlier failed attempt is removed, so that the point
+/// counts as missing (not finished) until a rerun resumes it.
+void record_interruption(const Point& p, const fs::path& result_file, const Interrupted& e, const Notes& notes) {
+  std::error_code ec;
+  if (point_status(result_file) == "failed") fs::remove(result_file, ec);
+  notes("point " + p.id + ": interrupted by " + e.signal_name() +
+        " (forwarded to the running step, which has ended); not failed: a rerun resumes it");
+}
 }  // namespace
 
 fs::path ensure_calibration(const Point& p, const SweepPaths& paths, const RunOptions& options, std::ostream& log) {
@@ -259,6 +268,9 @@ RunOutcome run_point(const Point& p, const SweepPaths& paths, const RunOptions& 
   } catch (const InputError& e) {
     r.status = "failed";
     r.message = e.what();
+  } catch (const Interrupted& e) {
+    record_interruption(p, result_file, e, notes);
+    e.die();
   }
   r.seconds["total"] = total.seconds();
   r.message = strip_machine_paths(r.message, options.exe);

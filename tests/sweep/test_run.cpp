@@ -4,10 +4,12 @@
 // (a shell script) stands in for the real binary; tests/sweep/local_test.sh runs the real one.
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -41,8 +43,8 @@ protected:
     paths_.results = dir_ / "results";
     paths_.work = dir_ / "work";
     paths_.grid = "g";
-    // A fake srr: calibrate counts its calls, takes a while and writes --out; quantize fails; eval prints
-    // a JSON result.
+    // A fake srr: calibrate counts its calls, takes a while and writes --out; quantize fails (with
+    // SRR_FAKE_QUANTIZE=block it runs until SIGTERM, see ATermIsForwarded...); eval prints a JSON result.
     fake_ = dir_ / "fake-srr";
     std::ofstream(fake_) << R"(#!/bin/sh
 cmd=$1; shift
@@ -50,7 +52,16 @@ out=
 while [ $# -gt 0 ]; do [ "$1" = --out ] && out=$2; shift; done
 case $cmd in
   calibrate) echo x >> ")" << (dir_ / "calls").string() << R"("; sleep 0.3; echo calib > "$out" ;;
-  quantize) echo "srr quantize: error: --rank 80 must be smaller than min(in, out) = 64 in $0" >&2; exit 2 ;;
+  quantize)
+    if [ "$SRR_FAKE_QUANTIZE" = block ]; then
+      # Runs until stopped: records the TERM it gets, then says "started" through the FIFO (the handshake).
+      trap 'echo TERM >> ")" << (dir_ / "trapped").string() << R"("; kill $sleeper; exit 143' TERM
+      sleep 600 & sleeper=$!
+      echo started > ")" << (dir_ / "started").string() << R"("
+      wait $sleeper
+      exit 0
+    fi
+    echo "srr quantize: error: --rank 80 must be smaller than min(in, out) = 64 in $0" >&2; exit 2 ;;
   eval) echo '{"protocol":"stream","fp32":{"token_perplexity":4.5,"tokens":100.0}}' ;;
 esac
 )";
@@ -158,6 +169,43 @@ TEST_F(Run, AFailingStepIsRecordedAndRetried) {
             std::string::npos);
   // a failed point is tried again (and fails again), not skipped
   EXPECT_EQ(run_point(p, paths_, options_, log), RunOutcome::failed);
+}
+
+// `srr sweep run` stopped by SIGTERM while a step runs: the signal reaches the step, the driver waits for the
+// step to end and then dies of the same signal, and the point is interrupted (missing, to be resumed), not
+// failed — an earlier failed attempt's result file is dropped. The driver is a forked process running
+// run_point; the FIFO handshake guarantees the step is running (its TERM trap set) when the signal is sent.
+TEST_F(Run, ATermIsForwardedToTheStepAndThePointIsInterruptedNotFailed) {
+  const Point p{"p5", "c1", kSrr};
+  std::ostringstream log;
+  ASSERT_EQ(run_point(p, paths_, options_, log), RunOutcome::failed);  // an earlier failed attempt
+  ASSERT_EQ(point_status(paths_.point_file("p5")), "failed");
+  const fs::path started = dir_ / "started";
+  ASSERT_EQ(::mkfifo(started.c_str(), 0600), 0);
+  ::setenv("SRR_FAKE_QUANTIZE", "block", 1);
+  const pid_t driver = ::fork();
+  ASSERT_GE(driver, 0);
+  if (driver == 0) {
+    std::ostringstream sink;
+    try {
+      run_point(p, paths_, options_, sink);
+    } catch (...) {
+      ::_exit(1);
+    }
+    ::_exit(0);  // not reached when the forwarding works: the driver dies of the signal
+  }
+  ::unsetenv("SRR_FAKE_QUANTIZE");
+  std::string line;
+  std::getline(std::ifstream(started), line);  // blocks until the step is running
+  ASSERT_EQ(line, "started");
+  ASSERT_EQ(::kill(driver, SIGTERM), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(driver, &status, 0), driver);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << "status " << status;
+  // The step got the signal and ended before the driver did (the driver waited for it).
+  EXPECT_EQ(read_file(dir_ / "trapped"), "TERM\n");
+  EXPECT_EQ(point_status(paths_.point_file("p5")), "missing");
+  EXPECT_NE(read_file(paths_.log_file("p5")).find("point p5: interrupted by SIGTERM"), std::string::npos);
 }
 
 TEST_F(Run, Fp32PointRunsEvalOnlyAndIsSkippedOnceDone) {
