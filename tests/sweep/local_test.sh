@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # sweep.local: a real sweep on stories260K without Slurm, through `srr sweep` as users run it.
 #   plan → run every task → collect (complete); replanning is byte-identical; a done point is skipped;
-#   a point killed (SIGKILL) in the middle of its quantize step resumes and the table comes out identical;
+#   a rerun of a point whose quantize step is still running (its store locked) waits for it; stopped
+#   (SIGTERM) while waiting it exits 143 and the point is missing; once the step ends the rerun finishes the
+#   point and the table comes out identical;
 #   a failing point is recorded as failed, listed by collect, and --strict exits 3.
 # Environment (set by ctest): SRR, SRR_DATA_DIR, SRR_SOURCE_DIR.
 set -euo pipefail
@@ -37,23 +39,40 @@ step a done point is skipped
 "$SRR" sweep run "$GRID" --task 2 "${R[@]}" | grep -q "done already, skipped" || fail "task 2 not skipped"
 "$SRR" sweep plan "$GRID" "${R[@]}" | grep -q "3 already done" || fail "plan does not count done points"
 
-step kill task 2 in the middle of quantize, then resume
+step "a rerun waits for a point's step still running; stopped while waiting, the point is missing, not failed"
+# A stand-in for a quantize step left running by a driver killed outright: a process holding the store's
+# run lock (as `srr quantize` does) until told to let go. Every wait below is a handshake (a FIFO, or a line
+# the driver prints), never a guess at how long something takes.
 id=$(awk -F'\t' '$1 == 2 {print $2}' "$W/results/tiny/manifest")
-rm "$W/results/tiny/points/$id.h5" "$W/results/work/stores/$id.h5"
-log=$W/results/work/logs/$id.log
-: >"$log"
-setsid "$SRR" sweep run "$GRID" --task 2 "${R[@]}" >"$W/killed.txt" 2>&1 &
+store=$W/results/work/stores/$id.h5
+rm "$W/results/tiny/points/$id.h5" "$store"
+mkfifo "$W/held" "$W/release"
+flock "$store.lock" bash -c 'echo held >"$0"; read -r _ <"$1"' "$W/held" "$W/release" &
+holder=$!
+read -r _ <"$W/held"
+wait_for_line() {  # wait_for_line FILE PATTERN PID: until the driver PID prints PATTERN
+  until grep -q "$2" "$1"; do kill -0 "$3" 2>/dev/null || { cat "$1"; fail "driver ended before: $2"; }; sleep 0.02; done
+}
+waiting="still running from an earlier driver"
+"$SRR" sweep run "$GRID" --task 2 "${R[@]}" >"$W/stopped.txt" 2>&1 &
 pid=$!
-for _ in $(seq 500); do grep -q '^\[sweep\] quantize: ' "$log" 2>/dev/null && break; sleep 0.01; done
-kill -KILL -- -"$pid" 2>/dev/null || true
-wait "$pid" 2>/dev/null || true
-[[ ! -e "$W/results/tiny/points/$id.h5" ]] || fail "the point finished before it could be killed"
-"$SRR" sweep collect "$GRID" "${R[@]}" | grep -q "2 done, 0 failed, 1 missing" || fail "killed point not missing"
+wait_for_line "$W/stopped.txt" "$waiting" "$pid"
+kill -TERM "$pid"
+set +e; wait "$pid"; rc=$?; set -e
+[[ $rc == 143 ]] || fail "sweep run stopped by SIGTERM exited $rc, expected 143"
+[[ ! -e "$W/results/tiny/points/$id.h5" ]] || fail "a point stopped before its quantize step has a result file"
+"$SRR" sweep collect "$GRID" "${R[@]}" | grep -q "2 done, 0 failed, 1 missing" || fail "stopped point not missing"
 grep -q ",missing," "$W/results/tiny/summary.csv" || fail "summary.csv does not list the missing point"
 grep -q "| missing |" "$W/results/tiny/summary.md" || fail "summary.md does not list the missing point"
 set +e; "$SRR" sweep collect "$GRID" "${R[@]}" --strict >/dev/null; rc=$?; set -e
 [[ $rc == 3 ]] || fail "collect --strict exited $rc on an incomplete sweep, expected 3"
-"$SRR" sweep run "$GRID" --task 2 "${R[@]}" >"$W/resumed.txt" || fail "resume"
+# A rerun while the old step still holds the store waits for it, then runs the point to the same table.
+"$SRR" sweep run "$GRID" --task 2 "${R[@]}" >"$W/resumed.txt" 2>&1 &
+pid=$!
+wait_for_line "$W/resumed.txt" "$waiting" "$pid"
+echo go >"$W/release"
+wait "$holder"
+wait "$pid" || { cat "$W/resumed.txt"; fail "the rerun that waited failed"; }
 "$SRR" sweep collect "$GRID" "${R[@]}" --strict >/dev/null || fail "incomplete after resuming"
 cmp "$W/summary.1" "$W/results/tiny/summary.csv" || { diff "$W/summary.1" "$W/results/tiny/summary.csv"; fail "resumed table differs"; }
 
