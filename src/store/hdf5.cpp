@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store/hdf5.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 namespace srr::store {
@@ -174,20 +175,35 @@ Hid open_group(hid_t loc, const std::string& name, const std::string& file) {
 }
 
 namespace {
-Hid string_type(const std::string& file) {
+/// InputError unless the attribute holds exactly one element (a damaged dataspace could say millions, and
+/// H5Aread would write them all into room for one).
+void require_single_value(hid_t attr, const std::string& name, hid_t obj, const std::string& file) {
+  Hid space(SRR_H5_CALL(H5Aget_space(attr), file));
+  require(SRR_H5_CALL(H5Sget_simple_extent_npoints(space.get()), file) == 1, "'", file, "': attribute '", name,
+          "' of ", object_name(obj), " does not hold a single value");
+}
+
+/// A fixed-length UTF-8 string type of `size` bytes (at least 1: HDF5 has no empty fixed string), NUL-padded.
+Hid fixed_string_type(std::size_t size, const std::string& file) {
   Hid type(SRR_H5_CALL(H5Tcopy(H5T_C_S1), file));
-  SRR_H5_CALL(H5Tset_size(type.get(), H5T_VARIABLE), file);
+  SRR_H5_CALL(H5Tset_size(type.get(), std::max<std::size_t>(size, 1)), file);
   SRR_H5_CALL(H5Tset_cset(type.get(), H5T_CSET_UTF8), file);
+  SRR_H5_CALL(H5Tset_strpad(type.get(), H5T_STR_NULLPAD), file);
   return type;
 }
 }  // namespace
 
 void write_string_attribute(hid_t obj, const std::string& name, const std::string& value, const std::string& file) {
-  const Hid type = string_type(file);
+  // Fixed length, not variable length: a variable-length string lives in the file's global heap, which has
+  // no checksum in any HDF5 format, and HDF5 1.10.8 copies a damaged heap object's length unchecked (a
+  // crash on bit rot). A fixed-length value sits in the attribute message itself, inside the checksummed
+  // object header (checksummed_file_access), or in the checksummed dense attribute storage past 64 KiB.
+  const Hid type = fixed_string_type(value.size(), file);
   Hid space(SRR_H5_CALL(H5Screate(H5S_SCALAR), file));
   Hid attr(SRR_H5_CALL(H5Acreate2(obj, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), file));
-  const char* text = value.c_str();
-  SRR_H5_CALL(H5Awrite(attr.get(), type.get(), &text), file);
+  std::string padded = value;
+  padded.resize(std::max<std::size_t>(value.size(), 1), '\0');
+  SRR_H5_CALL(H5Awrite(attr.get(), type.get(), padded.data()), file);
 }
 
 bool has_attribute(hid_t obj, const std::string& name, const std::string& file) {
@@ -198,13 +214,25 @@ std::string read_string_attribute(hid_t obj, const std::string& name, const std:
   require(has_attribute(obj, name, file), "'", file, "': ", object_name(obj), " has no attribute '", name, "'");
   Hid attr(SRR_H5_CALL(H5Aopen(obj, name.c_str(), H5P_DEFAULT), file));
   Hid stored(SRR_H5_CALL(H5Aget_type(attr.get()), file));
-  require(H5Tget_class(stored.get()) == H5T_STRING && H5Tis_variable_str(stored.get()) > 0, "'", file, "': attribute '",
-          name, "' of ", object_name(obj), " is not a variable-length string");
-  const Hid type = string_type(file);
-  char* text = nullptr;
-  SRR_H5_CALL(H5Aread(attr.get(), type.get(), &text), file);
-  std::string value = text ? text : "";
-  H5free_memory(text);
+  require(H5Tget_class(stored.get()) == H5T_STRING, "'", file, "': attribute '", name, "' of ", object_name(obj),
+          " is not a string");
+  require_single_value(attr.get(), name, obj, file);  // H5Aread writes every element into one value
+  if (SRR_H5_CALL(H5Tis_variable_str(stored.get()), file) > 0) {  // files of srr before fixed-length strings
+    Hid type(SRR_H5_CALL(H5Tcopy(H5T_C_S1), file));
+    SRR_H5_CALL(H5Tset_size(type.get(), H5T_VARIABLE), file);
+    SRR_H5_CALL(H5Tset_cset(type.get(), H5T_CSET_UTF8), file);
+    char* text = nullptr;
+    SRR_H5_CALL(H5Aread(attr.get(), type.get(), &text), file);
+    std::string value = text ? text : "";
+    H5free_memory(text);
+    return value;
+  }
+  const std::size_t size = H5Tget_size(stored.get());
+  require(size > 0, "'", file, "': attribute '", name, "' of ", object_name(obj), " has no size");
+  const Hid type = fixed_string_type(size, file);
+  std::string value(size, '\0');
+  SRR_H5_CALL(H5Aread(attr.get(), type.get(), value.data()), file);
+  value.resize(std::min(value.find('\0'), value.size()));  // NUL padding (and NUL termination) dropped
   return value;
 }
 
@@ -217,6 +245,7 @@ void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value,
 std::int64_t read_int_attribute(hid_t obj, const std::string& name, const std::string& file) {
   require(has_attribute(obj, name, file), "'", file, "': ", object_name(obj), " has no attribute '", name, "'");
   Hid attr(SRR_H5_CALL(H5Aopen(obj, name.c_str(), H5P_DEFAULT), file));
+  require_single_value(attr.get(), name, obj, file);  // H5Aread writes every element into `value`
   std::int64_t value = 0;
   SRR_H5_CALL(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), file);
   return value;
@@ -249,13 +278,20 @@ Hid open_hdf5(const std::filesystem::path& path, bool writable, const std::strin
                    "; it was left as it is");
 }
 
+Hid checksummed_file_access(const std::string& file) {
+  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), file));
+  SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), file);
+  return fapl;
+}
+
 void write_hdf5_atomic(const std::filesystem::path& path, const std::function<void(hid_t, const std::string&)>& fill,
-                       Replace replace, hid_t fapl) {
+                       Replace replace) {
   h5_init();
   TempFile tmp(path);
   const std::string name = tmp.path().string();
   {
-    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl));
+    const Hid fapl = checksummed_file_access(name);
+    Hid file(H5Fcreate(name.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
     if (!file.valid()) {
       H5Eclear2(H5E_DEFAULT);
       throw InputError("cannot create the HDF5 file '" + name + "' (is the directory writable?)");

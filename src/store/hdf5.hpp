@@ -95,7 +95,8 @@ Hid open_dataset(hid_t loc, const std::string& name, const std::string& file);
 Hid open_group(hid_t loc, const std::string& name, const std::string& file);
 bool exists(hid_t loc, const std::string& name, const std::string& file);
 
-/// Variable-length UTF-8 string attributes (h5py reads them as str).
+/// UTF-8 string attributes, written fixed-length (h5py reads them as bytes: `.decode()`); reading also takes
+/// the variable-length strings of files written before (h5py: str).
 void write_string_attribute(hid_t obj, const std::string& name, const std::string& value, const std::string& file);
 std::string read_string_attribute(hid_t obj, const std::string& name, const std::string& file);
 void write_int_attribute(hid_t obj, const std::string& name, std::int64_t value, const std::string& file);
@@ -128,11 +129,21 @@ auto read_checked(const std::string& file, F&& read) -> decltype(read()) {
 /// use", with the way out), or when it is not an HDF5 file. Never modifies the file.
 Hid open_hdf5(const std::filesystem::path& path, bool writable, const std::string& what, hid_t fapl = H5P_DEFAULT);
 
+/// A file-access property list for creating srr's files in the HDF5 1.8 format (libver bounds V18..V18):
+/// superblock v2, version-2 object headers, and groups whose links live in the object header or in a
+/// fractal heap indexed by a v2 B-tree — all of it metadata with Jenkins checksums, so a flipped byte in a
+/// header, heap or B-tree node is reported as a checksum failure instead of being followed (the oldest
+/// format, superblock v0 with v1 B-trees and local heaps, has no checksums, and HDF5 1.10.8 can loop for
+/// minutes on a damaged v1 B-tree). Not V110: superblock v3 records "open for writing" and a file left open
+/// by a killed run then opens only after `h5clear -s`, while v2 has no such flag. Every HDF5 ≥ 1.8 (h5py
+/// included) reads the result. Works with the sec2 and the MPI-IO drivers alike.
+Hid checksummed_file_access(const std::string& file);
+
 /// Writes a new HDF5 file at `path` atomically: a TempFile beside it (unpredictable name, O_EXCL|O_NOFOLLOW)
-/// is created as HDF5 with the file-access list `fapl`, `fill(file, name)` writes its content (`name` is the
+/// is created as HDF5 with checksummed_file_access(), `fill(file, name)` writes its content (`name` is the
 /// temporary name, for messages), then the file is closed, its disk blocks reserved and fsynced, and it is
 /// renamed onto `path` as `replace` allows. The temporary file is removed when anything throws.
 void write_hdf5_atomic(const std::filesystem::path& path, const std::function<void(hid_t, const std::string&)>& fill,
-                       Replace replace = Replace::allowed, hid_t fapl = H5P_DEFAULT);
+                       Replace replace = Replace::allowed);
 
 }  // namespace srr::store

@@ -264,10 +264,6 @@ FileLock lock_store(const fs::path& store_path) {
 
 void Store::create(const fs::path& path, const StoreHeader& header, const StoreLayout& layout) {
   require_free_space(path, estimated_store_bytes(layout), "the store '" + path.string() + "'");
-  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), path.string()));
-  // The oldest file format: superblock v0 has no "file is open for writing" flag, so a file left open by a
-  // killed run opens normally next time (no h5clear needed), and every HDF5 ≥ 1.8 reader understands it.
-  SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), path.string());
   write_hdf5_atomic(path, [&](hid_t root, const std::string& name) {
     write_string_attribute(root, "format", kFormat, name);
     write_int_attribute(root, "format_version", kFormatVersion, name);
@@ -295,7 +291,7 @@ void Store::create(const fs::path& path, const StoreHeader& header, const StoreL
       for (const auto& spec : layer_datasets(layout, l)) create_dataset(g.get(), spec.name, spec.type, spec.dims, spec.fill, name);
     }
     layers.close(name);
-  }, Replace::never, fapl.get());
+  }, Replace::never);
 }
 
 Store Store::open(const fs::path& path, bool writable) {
