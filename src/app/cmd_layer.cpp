@@ -71,10 +71,7 @@ nlohmann::json decompose(const LayerInput& input, const qer::MethodSettings& cfg
   SRR_LOG(info) << input.name << " " << W.rows() << "×" << W.cols() << " k*=" << result.k_star
                 << " err_S " << result.rel_error_scaled << " err " << result.rel_error << " in "
                 << result.seconds.get(qer::Stage::Total) << " s";
-  auto report = store::to_json(store::make_record(result, S.report()));
-  report["scored_directions"] = result.scored_directions;
-  report["scale_ridge"] = S.report().ridge;
-  return report;
+  return store::to_json(store::make_record(result, S.report()));
 }
 
 }  // namespace

@@ -77,6 +77,7 @@ struct LayerSummary {
   std::vector<double> probe_singular_values;  ///< top r singular values of the first probe S·G (criterion)
   std::vector<double> objective;              ///< criterion objective α²(k)·ρ̂(r−k) for k = 0..r
   std::vector<double> oracle_errors;          ///< oracle rule: scaled error for every k = 0..r
+  index_t scored_directions = 0;              ///< adaptive rule: directions of SW scored (0 for other rules)
   StageTimes seconds;                         ///< wall time per stage
 };
 
@@ -87,7 +88,6 @@ struct LayerResult : LayerSummary {
   Matrix<T> Q;           ///< dequantized codes, in×out
   Matrix<T> L;           ///< in×r
   Matrix<T> R;           ///< r×out
-  index_t scored_directions = 0;  ///< adaptive rule: directions of SW scored (0 for other rules)
 };
 
 /// Decomposes one layer. `rxx` (may be null) enables the activation-aware error; it must be the R_xx the

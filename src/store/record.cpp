@@ -21,6 +21,7 @@ LayerRecord make_record(const qer::LayerResult<T>& result, const qer::ScaleRepor
   r.scale_floored = scale.floored;
   r.scale_condition = scale.condition;
   r.scale_shrinkage = scale.shrinkage_lambda;
+  r.scale_ridge = scale.ridge;
   return r;
 }
 
@@ -225,7 +226,7 @@ nlohmann::json to_json(const LayerRecord& r) {
       out = nlohmann::json::array();
       for (const auto& v : member) out.push_back(number(v));
     } else if constexpr (std::is_integral_v<M>) {
-      out = member == field::missing<M>() && f.since > 2 ? nlohmann::json(nullptr) : nlohmann::json(member);
+      out = f.since > kOldestReadableFormat && member == field::missing<M>() ? nlohmann::json(nullptr) : nlohmann::json(member);
     } else {
       out = number(member);
     }

@@ -37,7 +37,7 @@ struct LayerRecord : qer::LayerSummary {
   std::vector<float> lora_B;       ///< [out][r] row-major = R (r×out) column-major
 
   std::int64_t scale_floored = 0;  ///< qer::ScaleReport of the layer's input scale
-  double scale_condition = 1, scale_shrinkage = 0;
+  double scale_condition = 1, scale_shrinkage = 0, scale_ridge = 0;
 
   std::int64_t mpi_rank = 0;  ///< the rank that computed the layer (diagnostic)
 };
@@ -80,8 +80,11 @@ struct FieldSpec {
   Schemes schemes;
   bool json;      ///< part of the JSON report (everything but the matrices and the diagnostic rank)
   bool compared;  ///< part of a layer's result: equal bits for equal settings (not timings, not the rank)
-  int since;      ///< the store format version that added it; older stores read it as missing()
+  int since;      ///< the store format version that added it; older stores read it as field::missing()
 };
+
+/// The oldest store format version srr reads: every field with `since` ≤ it is in every store it reads.
+inline constexpr int kOldestReadableFormat = 2;
 
 /// Calls f(spec, member) for every per-layer field of `r` (LayerRecord or const LayerRecord), in the order
 /// of the wire format, of the store's datasets and of its layer checksum. This table is the one place a
@@ -111,9 +114,11 @@ void visit_fields(Record& r, F&& f) {
   f(FieldSpec{"probe_singular_values",  Vector, {Rank, _},        UpToPadNaN,      All,     true,  true,  2}, r.probe_singular_values);
   f(FieldSpec{"objective",              Vector, {RankPlus1, _},   UpToPadNaN,      All,     true,  true,  2}, r.objective);
   f(FieldSpec{"oracle_errors",          Vector, {RankPlus1, _},   UpToPadNaN,      All,     true,  true,  2}, r.oracle_errors);
+  f(FieldSpec{"scored_directions",      Scalar, {_, _},           Exact,           All,     true,  true,  3}, r.scored_directions);
   f(FieldSpec{"scale_floored",          Scalar, {_, _},           Exact,           All,     true,  true,  2}, r.scale_floored);
   f(FieldSpec{"scale_condition",        Scalar, {_, _},           Exact,           All,     true,  true,  2}, r.scale_condition);
   f(FieldSpec{"scale_shrinkage",        Scalar, {_, _},           Exact,           All,     true,  true,  2}, r.scale_shrinkage);
+  f(FieldSpec{"scale_ridge",            Scalar, {_, _},           Exact,           All,     true,  true,  3}, r.scale_ridge);
   f(FieldSpec{"seconds",                Vector, {Stages, _},      Exact,           All,     true,  false, 2}, r.seconds);
   f(FieldSpec{"mpi_rank",               Scalar, {_, _},           Exact,           All,     false, false, 2}, r.mpi_rank);
 }

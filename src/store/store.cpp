@@ -310,9 +310,10 @@ void Store::read_header() {
   require(has_attribute(root, "format", name) && read_string_attribute(root, "format", name) == kFormat, "'", name,
           "' is an HDF5 file but not an srr store; it was left as it is");
   const auto version = read_int_attribute(root, "format_version", name);
-  require(version == kFormatVersion, "'", name, "' has store format version ", version, ", this srr reads version ",
-          kFormatVersion, version < kFormatVersion ? " (layer checksums came with version 2): quantize into a new store"
-                                                   : " (made by a newer srr)");
+  require(version >= kOldestReadableFormat && version <= kFormatVersion, "'", name, "' has store format version ",
+          version, ", this srr reads versions ", kOldestReadableFormat, " to ", kFormatVersion,
+          version < kOldestReadableFormat ? " (layer checksums came with version 2): quantize into a new store"
+                                          : " (made by a newer srr)");
   format_version_ = version;
   header_.tool_version = read_string_attribute(root, "tool_version", name);
   try {
@@ -369,6 +370,9 @@ void Store::require_same_run(const fs::path& path, const StoreHeader& header, co
   // A read-only open: a refused store is never opened for writing.
   const Store existing = open(path, false);
   auto diffs = header_differences(existing.header(), header);
+  if (existing.format_version() != kFormatVersion)
+    diffs.push_back(detail::concat("format version: the store has ", existing.format_version(), ", this srr writes ",
+                                   kFormatVersion, " (it reads the store, for export and eval, but cannot add layers to it)"));
   // Equal headers imply equal layouts; a layout difference alone means the plan itself changed.
   if (diffs.empty()) diffs = layout_differences(existing.layout(), layout);
   if (!diffs.empty()) {

@@ -27,8 +27,10 @@
 
 namespace srr::store {
 
-/// Version of the schema in docs/store.md (root attribute `format_version`).
-inline constexpr std::int64_t kFormatVersion = 2;
+/// Version of the schema in docs/store.md (root attribute `format_version`): the one srr writes. Stores back
+/// to kOldestReadableFormat (store/record.hpp) are read, the fields they predate as not recorded; only a store
+/// of this version can be continued by a run.
+inline constexpr std::int64_t kFormatVersion = 3;
 
 /// Stages whose wall time is stored per layer, in the order of the `seconds` dataset.
 const std::vector<std::string>& timing_stages();
@@ -86,6 +88,8 @@ public:
   const std::filesystem::path& path() const { return path_; }
   const StoreHeader& header() const { return header_; }
   const StoreLayout& layout() const { return layout_; }
+  /// The file's format version (kOldestReadableFormat … kFormatVersion).
+  std::int64_t format_version() const { return format_version_; }
   /// The index of a layer by name; InputError when the store has no such layer.
   std::size_t index_of(const std::string& name) const;
 

@@ -61,9 +61,11 @@ inline LayerRecord random_record(const StoreLayout& layout, const StoreLayer& l,
   for (std::size_t i = 0; i < rank; ++i) r.sw_singular_values.push_back(1.0 / static_cast<double>(i + 1));
   for (std::size_t i = 0; i + 1 < rank; ++i) r.probe_singular_values.push_back(rng.uniform());
   for (std::size_t i = 0; i <= rank; ++i) r.objective.push_back(rng.uniform());
+  r.scored_directions = static_cast<std::int64_t>(2 * rank);
   r.scale_floored = 3;
   r.scale_condition = 12.5;
   r.scale_shrinkage = 0.25;
+  r.scale_ridge = 1e-9;
   r.seconds.set(qer::Stage::Total, 1.5);
   r.seconds.set(qer::Stage::SwSvd, 0.5);
   r.seconds.set(qer::Stage::Read, 0.01);

@@ -340,6 +340,59 @@ TEST(Record, GarbledMessagesAreRejectedOrConsistent) {
   }
 }
 
+// A store of format version 2 (made before scored_directions and scale_ridge were recorded) is still read:
+// those fields read as not recorded (−1 and NaN, null in the JSON), everything else as written; but a run
+// cannot continue it.
+TEST(StoreFormat, Version2IsReadWithTheNewerFieldsNotRecorded) {
+  TempDir dir;
+  const auto path = dir / "old.h5";
+  std::filesystem::copy_file(std::filesystem::path(SRR_STORE_TEST_DATA) / "format2-store.h5", path);
+  const std::string before = test::file_bytes(path);
+  {
+    const Store s = Store::open_read_only(path);
+    EXPECT_EQ(s.format_version(), 2);
+    EXPECT_EQ(s.done(), std::vector<bool>({true, false}));
+    const LayerRecord r = s.read_layer(0);
+    EXPECT_EQ(r.scored_directions, -1);
+    EXPECT_TRUE(std::isnan(r.scale_ridge));
+    EXPECT_EQ(r.codes.codes, std::vector<std::int8_t>(16 * 8, 1));
+    EXPECT_EQ(r.lora_A, std::vector<float>(2 * 16, 0.5f));
+    EXPECT_EQ(r.lora_B, std::vector<float>(2 * 8, 0.25f));
+    EXPECT_EQ(r.k_star, 0);
+    const auto j = to_json(r);
+    EXPECT_TRUE(j.at("scored_directions").is_null());
+    EXPECT_TRUE(j.at("scale_ridge").is_null());
+    EXPECT_EQ(j.at("k_star"), 0);
+  }
+  StoreLayout layout;
+  layout.quant = {quant::Scheme::Mxint, 3, 8};
+  layout.rank = 2;
+  layout.layers = {{"a", 16, 8}, {"b", 8, 16}};
+  try {
+    Store::open_for_run(path, StoreHeader{"fuzz", nlohmann::json::object(), "null", "null"}, layout);
+    ADD_FAILURE() << "a format-2 store was opened for a run";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("format version: the store has 2, this srr writes 3"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(test::file_bytes(path), before);
+  EXPECT_FALSE(std::filesystem::exists(run_lock_path(path)));
+}
+
+TEST(StoreFormat, NewStoresRecordTheNewerFields) {
+  TempDir dir;
+  const StoreLayout layout = layout_for(quant::Scheme::Mxint);
+  Store s = Store::open_for_run(dir / "run.h5", header(), layout);
+  EXPECT_EQ(s.format_version(), kFormatVersion);
+  auto r = test::random_record(layout, layout.layers[0], 9);
+  r.scored_directions = 0;  // not the adaptive rule: recorded as 0, not as missing
+  s.write_layer(0, r);
+  const auto back = s.read_layer(0);
+  EXPECT_EQ(back.scored_directions, 0);
+  EXPECT_EQ(to_json(back).at("scored_directions"), 0);
+  EXPECT_EQ(to_json(back).at("scale_ridge"), 1e-9);
+}
+
 TEST(Hdf5, ErrorNamesTheCallAndTheFile) {
   h5_init();
   try {
