@@ -70,6 +70,18 @@ void require_exportable(const Store& store, const model::Checkpoint& ckpt) {
   }
 }
 
+model::LinearOverride to_override(const store::LayerRecord& record) {
+  model::LinearOverride o;
+  o.Q = quant::decode(record.codes);
+  const index_t in = record.codes.in, out = record.codes.out;
+  const index_t r = in > 0 ? static_cast<index_t>(record.lora_A.size()) / in : 0;
+  o.L = la::Matrix<float>(in, r);
+  o.R = la::Matrix<float>(r, out);
+  std::copy(record.lora_A.begin(), record.lora_A.end(), o.L.data());  // lora_A [r][in] = L column-major
+  std::copy(record.lora_B.begin(), record.lora_B.end(), o.R.data());  // lora_B [out][r] = R column-major
+  return o;
+}
+
 bool is_rope_projection(const std::string& name) {
   return name.find(".q_proj") != std::string::npos || name.find(".k_proj") != std::string::npos;
 }

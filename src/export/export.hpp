@@ -5,8 +5,9 @@
 /// Llama directory whose linear layers hold the dequantized Q, and a PEFT LoRA adapter holding L and R, so
 /// that base + adapter computes x·Q + (x·L)·R exactly as the store does.
 ///
-/// This file holds the pieces that do not depend on the command line: the checks that a store may be
-/// exported against a checkpoint, the llama2.c → HF RoPE row order, PEFT's file names and config, the
+/// This file holds the pieces export_store.hpp (the whole export) and `srr eval` build on: a stored layer as
+/// the forward pass's override, the checks that a store may be exported against a checkpoint, the llama2.c →
+/// HF RoPE row order, PEFT's file names and config, the
 /// adapter reader, and the directory that appears under its final name only when it is complete.
 
 #include <nlohmann/json.hpp>
@@ -36,6 +37,9 @@ inline constexpr const char* kPeftPrefix = "base_model.model.";
 /// them: files and header hash, not the path), or one whose layers are not exactly the checkpoint's linear
 /// layers with their shapes.
 void require_exportable(const Store& store, const model::Checkpoint& ckpt);
+
+/// Q (decoded), L and R of a stored or freshly computed layer, as the forward pass applies them.
+model::LinearOverride to_override(const LayerRecord& record);
 
 /// True for the weights whose output rows follow the RoPE layout: q_proj and k_proj.
 bool is_rope_projection(const std::string& name);

@@ -104,18 +104,6 @@ store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::Layer
   return record;
 }
 
-model::LinearOverride to_override(const store::LayerRecord& record) {
-  model::LinearOverride o;
-  o.Q = quant::decode(record.codes);
-  const index_t in = record.codes.in, out = record.codes.out;
-  const index_t r = in > 0 ? static_cast<index_t>(record.lora_A.size()) / in : 0;
-  o.L = la::Matrix<float>(in, r);
-  o.R = la::Matrix<float>(r, out);
-  std::copy(record.lora_A.begin(), record.lora_A.end(), o.L.data());  // lora_A [r][in] = L column-major
-  std::copy(record.lora_B.begin(), record.lora_B.end(), o.R.data());  // lora_B [out][r] = R column-major
-  return o;
-}
-
 std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
                                                           const parallel::Communicator& comm) {
   const auto names = ckpt.linear_layer_names();
@@ -127,7 +115,7 @@ std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoin
     auto size = comm.bcast_value(static_cast<std::int64_t>(bytes.size()), owner, parallel::Wait::Poll);
     bytes.resize(static_cast<std::size_t>(size));
     comm.bcast(std::span<std::byte>(bytes), owner, parallel::Wait::Poll);
-    out.emplace(names[i], to_override(store::deserialize(bytes)));
+    out.emplace(names[i], store::to_override(store::deserialize(bytes)));
   }
   return out;
 }
@@ -138,7 +126,7 @@ std::map<std::string, model::LinearOverride> load_store(const std::filesystem::p
   store::require_exportable(st, ckpt);  // the same checkpoint, every layer done, shapes that fit
   std::map<std::string, model::LinearOverride> out;
   for (std::size_t i = 0; i < st.layout().layers.size(); ++i)
-    out.emplace(st.layout().layers[i].name, to_override(st.read_layer(i)));
+    out.emplace(st.layout().layers[i].name, store::to_override(st.read_layer(i)));
   return out;
 }
 

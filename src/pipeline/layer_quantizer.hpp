@@ -63,9 +63,6 @@ private:
   std::int64_t scales_built_ = 0;
 };
 
-/// Q (decoded), L and R of a stored or freshly computed layer.
-model::LinearOverride to_override(const store::LayerRecord& record);
-
 /// Collective over `comm`: every rank gets the overrides of every linear layer. Layer i is computed (or
 /// read) by rank i mod size and broadcast, so the work is spread and the result is the same on any rank count.
 std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
