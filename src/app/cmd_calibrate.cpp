@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: MIT
-// `srr calibrate`: text → windows → per-input statistics (method.md §4) → calibration file. Data-parallel
-// under MPI: rank i takes windows i, i + np, …; the partial statistics are reduced (max for LQER's running
-// max, sums for Σx² and XᵀX), so any rank count gives the same file up to float64 summation order.
+// `srr calibrate`: text → windows → per-input statistics (method.md §4) → calibration file, layer by layer
+// (pipeline/calibration.hpp). Token-parallel under MPI: rank i takes windows i, i + np, …; each layer's
+// partial statistics are reduced onto rank 0 (max for LQER's running max, sums for Σx² and XᵀX), which
+// writes them before the next layer, so any rank count gives the same file up to float64 summation order
+// and a stopped run, rerun, keeps its finished layers.
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <span>
@@ -20,6 +24,7 @@
 #include "model/linear_inputs.hpp"
 #include "base/sha256.hpp"
 #include "pipeline/calibration.hpp"
+#include "pipeline/memory_plan.hpp"
 #include "store/calibration.hpp"
 
 namespace srr::app {
@@ -28,7 +33,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: [mpirun -np N] srr calibrate --model PATH --text FILE --out calib.h5 [options]\n"
-    "Runs the fp32 model over windows of the text and records, for every distinct linear-layer input\n"
+    "Runs the fp32 model, one decoder layer at a time, over windows of the text and records, for every distinct linear-layer input\n"
     "(q/k/v share one, gate/up share one), LQER's running max of per-window mean |x|, Σx², XᵀX (float64)\n"
     "and the token count.";
 
@@ -42,9 +47,12 @@ int run_calibrate(int argc, char** argv) {
   add_text_options(desc, "200000");
   desc.add_options()
       ("out", po::value<std::string>(), "calibration file to write (HDF5); an existing one made with the same "
-       "settings is reused, anything else there is refused")
+       "settings is reused (or completed, when a run was stopped), anything else there is refused")
       ("overwrite", "allow replacing an srr calibration file made with other settings (never any other file)")
-      ("no-xtx", "skip XᵀX (QERA-exact needs it; it costs m² doubles per input)")
+      ("no-xtx", "skip XᵀX (QERA-exact needs it; it costs m(m+1)/2 doubles per input)")
+      ("panel-mib", po::value<int>()->default_value(256), "bound on one XᵀX column panel per rank (MiB)")
+      ("memory-per-rank", po::value<std::string>(), "refuse to start when the memory plan exceeds this per rank "
+       "(e.g. 12G; default: this node's memory divided by the ranks on it)")
       ("json", "print a one-line JSON summary on stdout");
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
@@ -53,30 +61,56 @@ int run_calibrate(int argc, char** argv) {
   const std::string out = vm["out"].as<std::string>();
   require(!out.empty(), "--out must name a file, got ''");
   const bool with_xtx = vm.count("no-xtx") == 0;
+  const int panel_mib = vm["panel-mib"].as<int>();
+  require(panel_mib >= 1, "--panel-mib must be at least 1, got ", panel_mib);
 
   Stopwatch total;
   const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
-  model::Llama llama(ckpt);
-  const auto windows = pipeline::stream_windows(input, llama.config().max_pos);
+  const model::LlamaConfig& config = ckpt.config();
+  const auto windows = pipeline::stream_windows(input, config.max_pos);
   const std::string text_bytes = read_file(input.text);
+  std::int64_t tokens = 0;
+  for (const auto& w : windows) tokens += static_cast<std::int64_t>(w.size());
   nlohmann::json settings = {{"model", input.model.string()}, {"tokenizer", input.tokenizer_path.string()},
                              {"text", input.text.string()},
                              {"text_sha256", sha256_hex(std::as_bytes(std::span(text_bytes)))},
                              {"max_chars", input.max_chars},
-                             {"ctx", input.ctx == 0 ? llama.config().max_pos : input.ctx},
+                             {"ctx", input.ctx == 0 ? config.max_pos : input.ctx},
                              {"windows", windows.size()}, {"skip_windows", input.skip_windows},
-                             {"xtx", with_xtx}, {"ranks", comm.size()}};
+                             {"xtx", with_xtx}, {"ranks", comm.size()}, {"tokens", tokens}};
+
+  // The memory plan, before any work: the rank with the most windows holds the most hidden states.
+  const pipeline::CalibrationSettings cs{with_xtx, static_cast<std::size_t>(panel_mib) << 20};
+  std::uint64_t most_tokens = 0;
+  for (int r = 0; r < comm.size(); ++r) {
+    std::uint64_t n = 0;
+    for (auto w = static_cast<std::size_t>(r); w < windows.size(); w += static_cast<std::size_t>(comm.size()))
+      n += windows[w].size();
+    most_tokens = std::max(most_tokens, n);
+  }
+  const auto plan = pipeline::calibrate_plan(config, model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight")),
+                                             most_tokens, windows.front().size(), with_xtx, cs.panel_bytes);
+  const std::uint64_t limit = vm.count("memory-per-rank") ? pipeline::parse_bytes(vm["memory-per-rank"].as<std::string>())
+                                                          : pipeline::default_memory_per_rank(comm);
+  pipeline::check_memory_plans({plan}, limit, comm);
 
   // Rank 0 locks and checks --out before any work; its verdict reaches every rank, so all leave together.
   std::optional<FileLock> lock;
   std::exception_ptr refused;
   int verdict = 0;
+  std::vector<store::CalibrationInput> layout;
+  for (int l = 0; l < config.layers; ++l)
+    for (const auto& [key, m] : pipeline::layer_inputs(ckpt, l)) layout.push_back({key, m, with_xtx});
   if (comm.rank() == 0) {
     try {
       lock = store::lock_calibration(out, LockMode::exclusive);
-      verdict = static_cast<int>(
-          store::check_calibration_target(out, settings.dump(), ckpt.identity(), vm.count("overwrite") > 0));
+      remove_stale_temporaries(out);
+      const auto target =
+          store::check_calibration_target(out, settings.dump(), ckpt.identity(), vm.count("overwrite") > 0);
+      if (target == store::CalibrationTarget::absent || target == store::CalibrationTarget::replace)
+        store::create_calibration(out, layout, settings.dump(), ckpt.identity());
+      verdict = static_cast<int>(target);
     } catch (const InputError&) {
       refused = std::current_exception();
       verdict = -1;
@@ -87,7 +121,8 @@ int run_calibrate(int argc, char** argv) {
     if (refused) std::rethrow_exception(refused);
     return 2;
   }
-  if (static_cast<store::CalibrationTarget>(verdict) == store::CalibrationTarget::reuse) {
+  const auto target = static_cast<store::CalibrationTarget>(verdict);
+  if (target == store::CalibrationTarget::reuse) {
     SRR_LOG(info) << "calibrate: '" << out << "' already holds these statistics (same settings, same checkpoint, "
                   << "checksums intact); reused";
     if (comm.rank() == 0 && vm.count("json"))
@@ -97,23 +132,39 @@ int run_calibrate(int argc, char** argv) {
                 << std::endl;
     return 0;
   }
+  if (target == store::CalibrationTarget::resume)
+    SRR_LOG(info) << "calibrate: '" << out << "' was left unfinished by a run with the same settings; its "
+                  << "finished layers are kept";
 
-  Stopwatch forward;
-  const auto stats = pipeline::calibrate(llama, ckpt, windows, with_xtx, comm);
-  const double forward_s = forward.seconds();
-  const std::int64_t tokens = stats.begin()->second.tokens;
-  settings["tokens"] = tokens;
-  SRR_LOG(info) << "calibrate: " << windows.size() << " windows of ≤ " << windows.front().size() << " tokens, "
-                << stats.size() << " inputs, " << comm.size() << " rank(s)";
-  if (comm.rank() == 0) store::write_calibration(out, stats, settings.dump(), ckpt.identity());
+  Stopwatch work;
+  std::optional<pipeline::CalibrationFileSink> sink;
+  if (comm.rank() == 0) sink.emplace(out);
+  const auto report = pipeline::calibrate(ckpt, windows, cs, comm, sink ? &*sink : nullptr);
+  if (sink) sink->close();
+  const double work_s = work.seconds();
   comm.barrier(parallel::Wait::Poll);
+  const auto peaks = pipeline::peak_rss_per_rank(comm);
   const double seconds = total.seconds();
-  SRR_LOG(info) << "calibrate: " << tokens << " tokens in " << forward_s << " s forward ("
-                << static_cast<double>(tokens) / forward_s << " tokens/s), wrote " << out;
+  SRR_LOG(info) << "calibrate: " << windows.size() << " windows of ≤ " << windows.front().size() << " tokens, "
+                << layout.size() << " inputs, " << comm.size() << " rank(s); " << report.layers_computed
+                << " layers computed, " << report.layers_kept << " kept from the earlier run";
+  SRR_LOG(info) << "calibrate: " << tokens << " tokens in " << work_s << " s (" << static_cast<double>(tokens) / work_s
+                << " tokens/s; rank 0: forward " << report.forward_seconds << " s, statistics "
+                << report.statistics_seconds << " s, reductions " << report.reduce_seconds << " s, writing "
+                << report.write_seconds << " s), wrote " << out;
+  std::string peak_text;
+  for (std::size_t r = 0; r < peaks.size(); ++r) peak_text += (r ? ", " : "") + pipeline::format_bytes(peaks[r]);
+  SRR_LOG(info) << "calibrate: peak RSS per rank " << peak_text << " (plan " << pipeline::format_bytes(plan.total()) << ")";
   if (comm.rank() == 0 && vm.count("json"))
     std::cout << nlohmann::json{{"command", "calibrate"}, {"out", out}, {"tokens", tokens},
-                                {"windows", windows.size()}, {"inputs", stats.size()}, {"seconds", seconds},
-                                {"forward_seconds", forward_s}, {"tokens_per_second", tokens / forward_s}}
+                                {"windows", windows.size()}, {"inputs", layout.size()}, {"seconds", seconds},
+                                {"calibrate_seconds", work_s}, {"tokens_per_second", tokens / work_s},
+                                {"layers_computed", report.layers_computed}, {"layers_kept", report.layers_kept},
+                                {"forward_seconds", report.forward_seconds},
+                                {"statistics_seconds", report.statistics_seconds},
+                                {"reduce_seconds", report.reduce_seconds}, {"write_seconds", report.write_seconds},
+                                {"memory_plan", plan.to_json()}, {"peak_rss_per_rank", peaks},
+                                {"file_bytes", std::filesystem::file_size(out)}}
                      .dump()
               << std::endl;
   return 0;

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "model/checkpoint.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -20,8 +23,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* k_embed = "model.embed_tokens.weight";
-constexpr const char* k_lm_head = "lm_head.weight";
 constexpr const char* k_linear_kinds[7][2] = {{"self_attn", "q_proj"}, {"self_attn", "k_proj"},
                                                {"self_attn", "v_proj"}, {"self_attn", "o_proj"},
                                                {"mlp", "gate_proj"},    {"mlp", "up_proj"},
@@ -272,6 +273,16 @@ std::vector<float> Checkpoint::read_rows_f32(const std::string& name, std::int64
   std::vector<float> out(static_cast<std::size_t>(count) * cols);
   convert_to_f32(t.data + static_cast<std::size_t>(first) * cols * dtype_size(t.dtype), t.dtype, out);
   return out;
+}
+
+void Checkpoint::release_pages(const std::string& name) const {
+  const TensorRef& t = find(name);
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(t.data);
+  const std::uintptr_t end = begin + t.count * dtype_size(t.dtype);
+  // Whole pages inside the tensor only: a page shared with a neighbour stays (at most two per tensor).
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (last > first) (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 std::vector<std::string> Checkpoint::linear_layer_names() const { return model::linear_layer_names(config_); }

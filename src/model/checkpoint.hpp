@@ -19,6 +19,10 @@
 
 namespace srr::model {
 
+/// Canonical names of the embedding and the classifier (an alias of the embedding when tied).
+inline constexpr const char* k_embed = "model.embed_tokens.weight";
+inline constexpr const char* k_lm_head = "lm_head.weight";
+
 class Checkpoint {
 public:
   /// Opens and validates a checkpoint: the format's own checks, then every tensor the Llama forward pass
@@ -37,6 +41,10 @@ public:
   /// Rows [first, first + count) of a 2-D tensor in storage order, converted as read_f32: what the forward
   /// pass reads of an embedding or a head without converting the whole table.
   std::vector<float> read_rows_f32(const std::string& name, std::int64_t first, std::int64_t count) const;
+  /// Drops this process's mapped pages of the tensor (madvise MADV_DONTNEED; they stay in the page cache and
+  /// are read again if touched), so that reading a model layer by layer keeps one layer resident, not all
+  /// the layers read so far. Advisory: never fails.
+  void release_pages(const std::string& name) const;
 
   /// A linear layer as the paper's W (in×out, y = x·W). `name` is one of linear_layer_names(), with or
   /// without the ".weight" suffix; anything else is an InputError listing valid names.

@@ -46,6 +46,7 @@ DecoderLayer DecoderLayer::load(const Checkpoint& ck, int index) {
   for (int j = 0; j < 7; ++j) {
     lin[j]->name = names[static_cast<std::size_t>(7 * index + j)];
     lin[j]->W = ck.linear_weight(lin[j]->name);
+    ck.release_pages(lin[j]->name + ".weight");  // the float32 copy is what the layer holds
   }
   return l;
 }
@@ -229,6 +230,7 @@ Matrix<float> LayerwiseForward::logits(const Matrix<float>& X) const {
     const auto rows = ckpt_.read_rows_f32(head_, v0, n);  // n×d row-major = d×n column-major
     la::gemm(Op::T, Op::T, n, T, d, 1.0f, rows.data(), d, xn.data(), T, 0.0f, out.data() + v0, vocab);
   }
+  ckpt_.release_pages(head_);
   return out;
 }
 

@@ -19,8 +19,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* k_embed = "model.embed_tokens.weight";
-constexpr const char* k_lm_head = "lm_head.weight";
 
 LlamaConfig shape(int hidden, int layers, int heads, int kv_heads, int intermediate, int vocab, int max_pos,
                   double rope_theta) {

@@ -125,6 +125,13 @@ Communicator Communicator::split(int color, int key) const {
   return out == MPI_COMM_NULL ? Communicator() : Communicator(out, Ownership::Owned);
 }
 
+Communicator Communicator::split_shared() const {
+  SRR_ASSERT(!is_null());
+  MPI_Comm out = MPI_COMM_NULL;
+  SRR_MPI_CALL(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank(), MPI_INFO_NULL, &out));
+  return Communicator(out, Ownership::Owned);
+}
+
 void Communicator::barrier(Wait wait) const {
   SRR_ASSERT(!is_null());
   if (wait == Wait::Block) {
@@ -156,6 +163,14 @@ void Communicator::bcast_raw(void* data, int n, MPI_Datatype type, int root, Wai
 void Communicator::allreduce_raw(void* data, int n, MPI_Datatype type, ReduceOp op) const {
   SRR_ASSERT(!is_null());
   SRR_MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, data, n, type, to_mpi(op), comm_));
+}
+
+void Communicator::reduce_raw(void* data, int n, MPI_Datatype type, ReduceOp op, int root) const {
+  SRR_ASSERT(!is_null());
+  if (rank() == root)
+    SRR_MPI_CALL(MPI_Reduce(MPI_IN_PLACE, data, n, type, to_mpi(op), root, comm_));
+  else
+    SRR_MPI_CALL(MPI_Reduce(data, nullptr, n, type, to_mpi(op), root, comm_));
 }
 
 void Communicator::send_raw(const void* data, int n, MPI_Datatype type, int dest, int tag) const {

@@ -151,6 +151,9 @@ public:
   /// An owned sub-communicator of the ranks that pass the same color, ordered by key (MPI_Comm_split).
   /// A negative color leaves this rank out: it gets a null handle. Collective over this communicator.
   Communicator split(int color, int key) const;
+  /// An owned sub-communicator of the ranks that share this rank's memory (one per node,
+  /// MPI_Comm_split_type SHARED). Collective over this communicator.
+  Communicator split_shared() const;
 
   /// Collective over this communicator.
   void barrier(Wait wait = Wait::Block) const;
@@ -178,6 +181,13 @@ public:
   T allreduce_value(T value, ReduceOp op) const {
     allreduce(std::span<T>(&value, 1), op);
     return value;
+  }
+
+  /// Element-wise reduction of data over all ranks into `root`'s span (other ranks' spans are left as they
+  /// were). Collective over this communicator.
+  template <MpiElement T>
+  void reduce(std::span<T> data, ReduceOp op, int root) const {
+    reduce_raw(data.data(), count(data.size()), MpiType<T>::get(), op, root);
   }
 
   /// Blocking standard-mode send. Point-to-point.
@@ -210,6 +220,7 @@ private:
   static int count(std::size_t n);
   void bcast_raw(void* data, int n, MPI_Datatype type, int root, Wait wait) const;
   void allreduce_raw(void* data, int n, MPI_Datatype type, ReduceOp op) const;
+  void reduce_raw(void* data, int n, MPI_Datatype type, ReduceOp op, int root) const;
   void send_raw(const void* data, int n, MPI_Datatype type, int dest, int tag) const;
   MessageInfo recv_raw(void* data, int n, MPI_Datatype type, int source, int tag) const;
   MessageInfo probe(int source, int tag, MPI_Datatype type) const;

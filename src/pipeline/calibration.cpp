@@ -1,40 +1,212 @@
 // SPDX-License-Identifier: MIT
 #include "pipeline/calibration.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <set>
 
+#include "base/error.hpp"
+#include "base/timer.hpp"
+#include "la/lapack.hpp"
+#include "model/forward.hpp"
 #include "model/linear_inputs.hpp"
 #include "pipeline/ranks.hpp"
 
 namespace srr::pipeline {
 
-std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
-                                                      const std::vector<std::vector<int>>& windows, bool with_xtx,
-                                                      const parallel::Communicator& comm) {
-  std::map<std::string, qer::InputStatistics> stats;
-  for (const auto& name : ckpt.linear_layer_names()) {  // every input, even on a rank without windows
-    const auto key = model::statistics_key(name);
-    if (!stats.count(key)) stats.emplace(key, qer::make_statistics(ckpt.shape(name + ".weight").at(1), with_xtx));
+using la::index_t;
+using la::Matrix;
+
+// ---- StatisticsMap ----
+
+void StatisticsMap::begin(const std::string& key, const qer::InputStatistics& s) {
+  qer::InputStatistics copy = s;
+  copy.xtx = Matrix<double>();
+  stats[key] = std::move(copy);
+  current_ = key;
+}
+
+void StatisticsMap::write_xtx_columns(index_t j0, index_t j1, std::span<const double> packed) {
+  auto& s = stats.at(current_);
+  if (s.xtx.empty()) s.xtx = Matrix<double>(s.dim, s.dim);
+  const double* p = packed.data();
+  for (index_t j = j0; j < j1; ++j) {
+    std::copy(p, p + (s.dim - j), s.xtx.col(j) + j);
+    p += s.dim - j;
   }
-  std::set<std::string> seen;  // inputs already accumulated for the current window (q/k/v share one)
-  llama.set_input_hook([&](const std::string& name, const la::Matrix<float>& X) {
-    const auto key = model::statistics_key(name);
-    if (seen.insert(key).second) stats.at(key).accumulate(X, with_xtx);
-  });
+}
+
+void StatisticsMap::end() {
+  auto& s = stats.at(current_);
+  if (s.has_xtx()) s.symmetrize();
+}
+
+// ---- the layer loop ----
+
+std::vector<std::pair<std::string, index_t>> layer_inputs(const model::Checkpoint& ckpt, int layer) {
+  std::vector<std::pair<std::string, index_t>> out;
+  const auto names = model::linear_layer_names(ckpt.config());
+  for (std::size_t j = 0; j < 7; ++j) {
+    const std::string& name = names[static_cast<std::size_t>(layer) * 7 + j];
+    const std::string key = model::statistics_key(name);
+    if (out.empty() || out.back().first != key)  // q/k/v and gate/up are adjacent in linear_layer_names()
+      out.emplace_back(key, static_cast<index_t>(ckpt.shape(name + ".weight").at(1)));
+  }
+  return out;
+}
+
+namespace {
+
+/// One distinct input of the current layer on this rank: its statistics without XᵀX, and every token's
+/// value, widened to float64 once so that XᵀX is plain GEMMs.
+struct CapturedInput {
+  std::string key;
+  qer::InputStatistics stats;
+  Matrix<double> X;  ///< this rank's tokens × m
+  index_t rows = 0;  ///< filled so far
+};
+
+/// Packs, in place, columns 0..w−1 of the (M × w) panel P (leading dimension M) into the lower-triangle
+/// layout: column c keeps rows c..M−1. Every destination lies at or before its source, so a forward pass
+/// with memmove is safe. Returns the packed length.
+std::size_t pack_in_place(double* P, index_t M, index_t w) {
+  std::size_t at = 0;
+  for (index_t c = 0; c < w; ++c) {
+    const auto n = static_cast<std::size_t>(M - c);
+    std::memmove(P + at, P + static_cast<std::size_t>(c) * M + c, n * sizeof(double));
+    at += n;
+  }
+  return at;
+}
+
+class LayerCalibrator {
+public:
+  LayerCalibrator(const CalibrationSettings& settings, const parallel::Communicator& comm, StatisticsSink* sink,
+                  CalibrationReport& report)
+      : settings_(settings), comm_(comm), sink_(sink), report_(report) {}
+
+  /// Reduces the captured statistics onto rank 0 and hands them to the sink, input by input. Collective.
+  void reduce_and_write(std::vector<CapturedInput>& inputs) {
+    for (auto& in : inputs) {
+      auto& s = in.stats;
+      Stopwatch t;
+      comm_.reduce(std::span<double>(s.mean_abs_max), parallel::ReduceOp::Max, 0);
+      comm_.reduce(std::span<double>(s.sum_sq), parallel::ReduceOp::Sum, 0);
+      comm_.reduce(std::span<std::int64_t>(&s.tokens, 1), parallel::ReduceOp::Sum, 0);
+      report_.reduce_seconds += t.seconds();
+      const bool write = comm_.rank() == 0 && !sink_->done(in.key);
+      if (write) timed_write([&] { sink_->begin(in.key, s); });
+      if (settings_.with_xtx) xtx_panels(in, write);
+      if (write) timed_write([&] { sink_->end(); });
+      in.X = Matrix<double>();  // the activations of this input are no longer needed
+    }
+    if (comm_.rank() == 0) timed_write([&] { sink_->commit(); });
+  }
+
+private:
+  template <class F>
+  void timed_write(F&& f) {
+    Stopwatch t;
+    f();
+    report_.write_seconds += t.seconds();
+  }
+
+  /// XᵀX of one input in column panels: each panel's part of the lower triangle by one GEMM over all of this
+  /// rank's tokens, summed onto rank 0 and written there before the next panel is computed.
+  void xtx_panels(const CapturedInput& in, bool write) {
+    const index_t m = in.stats.dim, T = in.rows;
+    const index_t width =
+        std::clamp<index_t>(static_cast<index_t>(settings_.panel_bytes / (sizeof(double) * static_cast<std::size_t>(m))), 1, m);
+    std::vector<double> panel(static_cast<std::size_t>(m) * static_cast<std::size_t>(width));
+    for (index_t j0 = 0; j0 < m; j0 += width) {
+      const index_t w = std::min(width, m - j0), M = m - j0;
+      Stopwatch t;
+      if (T > 0) {
+        // Rows j0..m−1 of XᵀX[:, j0:j0+w] = X[:, j0:]ᵀ · X[:, j0:j0+w]. The w×w top block's strict upper part
+        // is computed and dropped: w²/2 of M·w, a few per cent.
+        la::gemm(la::Op::T, la::Op::N, M, w, T, 1.0, in.X.col(j0), T, in.X.col(j0), T, 0.0, panel.data(), M);
+        report_.xtx_flops += 2 * static_cast<std::int64_t>(M) * w * T;
+      } else {
+        std::fill(panel.begin(), panel.begin() + static_cast<std::ptrdiff_t>(M) * w, 0.0);
+      }
+      const std::size_t n = pack_in_place(panel.data(), M, w);
+      report_.statistics_seconds += t.seconds();
+      t.restart();
+      comm_.reduce(std::span<double>(panel.data(), n), parallel::ReduceOp::Sum, 0);
+      report_.reduce_seconds += t.seconds();
+      if (write) timed_write([&] { sink_->write_xtx_columns(j0, j0 + w, std::span<const double>(panel.data(), n)); });
+    }
+  }
+
+  const CalibrationSettings& settings_;
+  const parallel::Communicator& comm_;
+  StatisticsSink* sink_;
+  CalibrationReport& report_;
+};
+
+}  // namespace
+
+CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std::vector<int>>& windows,
+                            const CalibrationSettings& settings, const parallel::Communicator& comm,
+                            StatisticsSink* sink) {
+  require(comm.rank() != 0 || sink != nullptr, "calibrate: rank 0 needs a sink for the statistics");
+  CalibrationReport report;
+  Stopwatch t;
+  const model::LayerwiseForward forward(ckpt);
+  std::vector<Matrix<float>> hidden;  // this rank's windows, as they pass through the layers
+  index_t my_tokens = 0;
   for_my_share(windows.size(), comm, [&](std::size_t w) {
-    seen.clear();
-    (void)llama.logits(windows[w]);
+    hidden.push_back(forward.embed(windows[w]));
+    my_tokens += hidden.back().rows();
   });
-  llama.set_input_hook(nullptr);
-  for (auto& [key, s] : stats) {  // map order: identical on every rank, as the collectives require
-    comm.allreduce(std::span<double>(s.mean_abs_max), parallel::ReduceOp::Max);
-    comm.allreduce(std::span<double>(s.sum_sq), parallel::ReduceOp::Sum);
-    if (with_xtx)
-      comm.allreduce(std::span<double>(s.xtx.data(), static_cast<std::size_t>(s.xtx.size())), parallel::ReduceOp::Sum);
-    s.tokens = comm.allreduce_value(s.tokens, parallel::ReduceOp::Sum);
-    if (with_xtx) s.symmetrize();
+  report.forward_seconds += t.seconds();
+  std::int64_t total = 0;
+  for (const auto& w : windows) total += static_cast<std::int64_t>(w.size());
+  report.tokens = total;
+
+  const int layers = ckpt.config().layers;
+  std::vector<int> kept(static_cast<std::size_t>(layers), 0);  // rank 0's verdict, for every rank
+  if (comm.rank() == 0)
+    for (int l = 0; l < layers; ++l) {
+      bool all = true;
+      for (const auto& [key, m] : layer_inputs(ckpt, l)) all = all && sink->done(key);
+      kept[static_cast<std::size_t>(l)] = all ? 1 : 0;
+    }
+  comm.bcast(std::span<int>(kept), 0);
+
+  LayerCalibrator calibrator(settings, comm, sink, report);
+  for (int l = 0; l < layers; ++l) {
+    t.restart();
+    const model::DecoderLayer layer = model::DecoderLayer::load(ckpt, l);
+    if (kept[static_cast<std::size_t>(l)]) {
+      for (auto& X : hidden) forward.apply(layer, X);
+      report.forward_seconds += t.seconds();
+      ++report.layers_kept;
+      continue;
+    }
+    std::vector<CapturedInput> inputs;
+    for (const auto& [key, m] : layer_inputs(ckpt, l))
+      inputs.push_back({key, qer::make_statistics(m, false), Matrix<double>(my_tokens, m), 0});
+    double statistics_s = 0;
+    for (auto& X : hidden) {
+      std::set<std::string> seen;  // q/k/v and gate/up report one input three and two times
+      forward.apply(layer, X, [&](const std::string& name, const Matrix<float>& in) {
+        const std::string key = model::statistics_key(name);
+        if (!seen.insert(key).second) return;
+        Stopwatch s;
+        auto& c = *std::find_if(inputs.begin(), inputs.end(), [&](const CapturedInput& i) { return i.key == key; });
+        c.stats.accumulate(in, false);
+        for (index_t j = 0; j < in.cols(); ++j) std::copy(in.col(j), in.col(j) + in.rows(), c.X.col(j) + c.rows);
+        c.rows += in.rows();
+        statistics_s += s.seconds();
+      });
+    }
+    report.statistics_seconds += statistics_s;
+    report.forward_seconds += t.seconds() - statistics_s;
+    calibrator.reduce_and_write(inputs);
+    ++report.layers_computed;
   }
-  return stats;
+  return report;
 }
 
 }  // namespace srr::pipeline

@@ -1,26 +1,106 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 /// @file
-/// The calibration loop of `srr calibrate`: the FP32 model over windows of text, recording per distinct
-/// linear-layer input the statistics of method.md §4, data-parallel over a communicator.
+/// The calibration loop of `srr calibrate`: layer-sequential and token-parallel, as GPTQ-style tools run at
+/// 7B–70B scale. Each rank embeds its share of the windows and keeps their hidden states; then, for each
+/// decoder layer in turn, every rank loads that one layer from the memory-mapped checkpoint, runs it on its
+/// tokens, captures the layer's four distinct linear inputs (q/k/v share one, gate/up share one, o_proj,
+/// down_proj; method.md §4.1), and the layer's statistics (method.md §4) are reduced to rank 0, which hands
+/// them to a sink (the calibration file) before the next layer starts. Memory per rank is one layer's
+/// weights, the rank's activations and a bounded XᵀX panel, whatever the depth.
+///
+/// XᵀX is float64 (QERA-exact inverts its small eigenvalues) and computed as GEMMs over all of a rank's
+/// tokens at once, one column panel at a time: Xᵀ·X[:, j0:j1] restricted to rows ≥ j0, i.e. the panel's part of
+/// the lower triangle, packed, summed onto rank 0 (MPI_Reduce) and written straight into the file. A 70B
+/// down_proj input (28672² doubles = 6.6 GB) therefore never sits whole on any rank.
 
+#include <cstdint>
+#include <filesystem>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "model/checkpoint.hpp"
-#include "model/forward.hpp"
 #include "parallel/mpi.hpp"
 #include "qer/statistics.hpp"
+#include "store/calibration.hpp"
 
 namespace srr::pipeline {
 
-/// Collective over `comm`: statistics of every distinct linear-layer input (keyed by
-/// model::statistics_key) over all windows, rank i taking windows i, i + np, …; the partial statistics are
-/// reduced (max for LQER's running max, sums for Σx², XᵀX and the token count), so every rank returns the
-/// same result, equal for any rank count up to float64 summation order.
-std::map<std::string, qer::InputStatistics> calibrate(model::Llama& llama, const model::Checkpoint& ckpt,
-                                                      const std::vector<std::vector<int>>& windows, bool with_xtx,
-                                                      const parallel::Communicator& comm);
+/// Where rank 0 puts the statistics, input by input (store::CalibrationWriter's interface).
+class StatisticsSink {
+public:
+  virtual ~StatisticsSink() = default;
+  /// True when `key` was stored by an earlier run: it is neither written again nor, when all of a layer's
+  /// inputs are done, computed again.
+  virtual bool done(const std::string& key) const = 0;
+  /// The input's token count and vectors (`s.xtx` empty); XᵀX follows in column panels, then end().
+  virtual void begin(const std::string& key, const qer::InputStatistics& s) = 0;
+  /// Columns [j0, j1) of XᵀX's lower triangle, packed column by column (column j holds rows j..m−1).
+  virtual void write_xtx_columns(la::index_t j0, la::index_t j1, std::span<const double> packed) = 0;
+  virtual void end() = 0;
+  /// Called after each layer: everything ended so far becomes durable.
+  virtual void commit() = 0;
+};
+
+/// A sink that keeps everything in memory, XᵀX unpacked and symmetric: tests, benchmarks, small models.
+class StatisticsMap : public StatisticsSink {
+public:
+  bool done(const std::string&) const override { return false; }
+  void begin(const std::string& key, const qer::InputStatistics& s) override;
+  void write_xtx_columns(la::index_t j0, la::index_t j1, std::span<const double> packed) override;
+  void end() override;
+  void commit() override {}
+  std::map<std::string, qer::InputStatistics> stats;
+
+private:
+  std::string current_;
+};
+
+/// The calibration file as a sink (store::CalibrationWriter): rank 0 of `srr calibrate`.
+class CalibrationFileSink : public StatisticsSink {
+public:
+  explicit CalibrationFileSink(const std::filesystem::path& path) : writer_(path) {}
+  bool done(const std::string& key) const override { return writer_.done(key); }
+  void begin(const std::string& key, const qer::InputStatistics& s) override { writer_.begin(key, s); }
+  void write_xtx_columns(la::index_t j0, la::index_t j1, std::span<const double> packed) override {
+    writer_.write_xtx_columns(j0, j1, packed);
+  }
+  void end() override { writer_.end(); }
+  void commit() override { writer_.commit(); }
+  void close() { writer_.close(); }
+
+private:
+  store::CalibrationWriter writer_;
+};
+
+struct CalibrationSettings {
+  bool with_xtx = true;
+  /// Bound on one XᵀX panel (float64, per rank): the width of a panel is panel_bytes / (8·m) columns.
+  std::size_t panel_bytes = std::size_t{256} << 20;
+};
+
+struct CalibrationReport {
+  std::int64_t tokens = 0;  ///< over all ranks
+  int layers_computed = 0, layers_kept = 0;
+  double forward_seconds = 0;     ///< embedding, layer loads and decoder layers (this rank)
+  double statistics_seconds = 0;  ///< Σ|x|, Σx² and the XᵀX GEMMs (this rank)
+  double reduce_seconds = 0;      ///< waiting in and moving the reductions
+  double write_seconds = 0;       ///< the sink (rank 0)
+  std::int64_t xtx_flops = 0;     ///< of this rank's XᵀX GEMMs
+};
+
+/// Collective over `comm`: the statistics of every distinct linear-layer input over `windows`, rank i
+/// taking windows i, i + np, …; each layer's partial statistics are reduced onto rank 0 (max for LQER's
+/// running max, sums for Σx², XᵀX and the token count) and handed to `sink` there (other ranks may pass
+/// nullptr). Equal for any rank count up to float64 summation order. Layers whose inputs the sink reports
+/// done are run (the forward must pass through them) but their statistics are neither computed nor written.
+CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std::vector<int>>& windows,
+                            const CalibrationSettings& settings, const parallel::Communicator& comm,
+                            StatisticsSink* sink);
+
+/// The distinct inputs of decoder layer `layer` in the order calibrate() produces them, with their widths.
+std::vector<std::pair<std::string, la::index_t>> layer_inputs(const model::Checkpoint& ckpt, int layer);
 
 }  // namespace srr::pipeline

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/files.hpp"
 #include "base/sha256.hpp"
 #include "store/hdf5.hpp"
 
@@ -19,8 +20,17 @@ namespace {
 
 constexpr const char* kFormat = "srr-calibration";
 constexpr const char* kInputs = "inputs";
-/// Version 2 added the per-input checksums (attribute `sha256`) and the content hash over them.
-constexpr std::int64_t kFormatVersion = 2;
+/// Version 2 added the per-input checksums and the content hash over them; version 3 the layout created up
+/// front with per-input done marks (resumable) and XᵀX as its packed lower triangle.
+constexpr std::int64_t kFormatVersion = 3;
+constexpr std::size_t kDigestChars = 64;
+
+/// Elements of the packed lower triangle of an m×m matrix, and where column j starts in it.
+std::uint64_t packed_size(la::index_t m) { return static_cast<std::uint64_t>(m) * (static_cast<std::uint64_t>(m) + 1) / 2; }
+std::uint64_t packed_offset(la::index_t m, la::index_t j) {
+  const auto J = static_cast<std::uint64_t>(j);
+  return J * static_cast<std::uint64_t>(m) - J * (J - 1) / 2;
+}
 
 template <class T>
 void hash_value(Sha256& h, const T& v) {
@@ -32,8 +42,10 @@ void hash_array(Sha256& h, const T* data, std::size_t n) {
   h.update(std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), n * sizeof(T)));
 }
 
-/// SHA-256 over one input's key and statistics: the checksum stored with the input (attribute `sha256`).
-std::string input_digest(const std::string& key, const qer::InputStatistics& s) {
+/// SHA-256 over one input's key and statistics: the checksum stored with the input (dataset `sha256`). The
+/// header (key, dimension, tokens, the two vectors) is hashed first and XᵀX's packed lower triangle after it,
+/// so the writer can hash panels as they pass.
+Sha256 input_digest_header(const std::string& key, const qer::InputStatistics& s, bool with_xtx) {
   Sha256 h;
   hash_value(h, static_cast<std::uint64_t>(key.size()));
   h.update(std::string_view(key));
@@ -41,9 +53,8 @@ std::string input_digest(const std::string& key, const qer::InputStatistics& s) 
   hash_value(h, s.tokens);
   hash_array(h, s.mean_abs_max.data(), s.mean_abs_max.size());
   hash_array(h, s.sum_sq.data(), s.sum_sq.size());
-  hash_value(h, static_cast<std::uint8_t>(s.has_xtx()));
-  if (s.has_xtx()) hash_array(h, s.xtx.data(), s.xtx.size());
-  return h.hex_digest();
+  hash_value(h, static_cast<std::uint8_t>(with_xtx));
+  return h;
 }
 
 /// SHA-256 over every key and its input's digest, in key order: equal content ⇔ equal hash. Computed from
@@ -66,9 +77,9 @@ json parse_or_null(const std::string& text, const std::string& what) {
   }
 }
 
-Hid open_calibration(const fs::path& path) {
+Hid open_calibration(const fs::path& path, bool writable = false) {
   const std::string name = path.string();
-  Hid file = open_hdf5(path, false, "calibration file");
+  Hid file = open_hdf5(path, writable, "calibration file");
   read_checked(name, [&] {
     require(has_attribute(file.get(), "format", name) && read_string_attribute(file.get(), "format", name) == kFormat,
             "'", name, "' is not an srr calibration file (no format = \"", kFormat, "\" attribute)");
@@ -76,7 +87,7 @@ Hid open_calibration(const fs::path& path) {
         has_attribute(file.get(), "format_version", name) ? read_int_attribute(file.get(), "format_version", name) : 1;
     require(version == kFormatVersion, "calibration file '", name, "' has format version ", version,
             ", this srr reads version ", kFormatVersion,
-            version < kFormatVersion ? " (per-input checksums came with version 2): rerun srr calibrate"
+            version < kFormatVersion ? " (version 3 made it resumable and stores XᵀX packed): rerun srr calibrate"
                                      : " (made by a newer srr)");
   });
   return file;
@@ -84,53 +95,221 @@ Hid open_calibration(const fs::path& path) {
 
 }  // namespace
 
-void write_calibration(const fs::path& path, const std::map<std::string, qer::InputStatistics>& stats,
-                       const std::string& settings_json, const std::string& checkpoint_identity) {
+namespace {
+
+std::string input_group(const std::string& key) { return std::string(kInputs) + "/" + key; }
+
+void check_key(const std::string& key) {
+  require(!key.empty() && key.find('/') == std::string::npos && key != "." && key != "..",
+          "calibration: bad input key '", key, "'");
+}
+
+/// Writes or reads elements [offset, offset + n) of a 1-D dataset.
+Hid select_range(hid_t dset, std::uint64_t offset, std::uint64_t n, const std::string& file) {
+  Hid space(SRR_H5_CALL(H5Dget_space(dset), file));
+  const hsize_t start[1] = {offset}, count[1] = {n};
+  SRR_H5_CALL(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, count, nullptr), file);
+  return space;
+}
+
+void write_range(hid_t dset, std::uint64_t offset, std::span<const double> data, const std::string& file) {
+  if (data.empty()) return;
+  Hid fspace = select_range(dset, offset, data.size(), file);
+  const hsize_t n[1] = {data.size()};
+  Hid mspace(SRR_H5_CALL(H5Screate_simple(1, n, nullptr), file));
+  SRR_H5_CALL(H5Dwrite(dset, H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT, data.data()), file);
+}
+
+void read_range(hid_t dset, std::uint64_t offset, std::span<double> data, const std::string& file) {
+  if (data.empty()) return;
+  Hid fspace = select_range(dset, offset, data.size(), file);
+  const hsize_t n[1] = {data.size()};
+  Hid mspace(SRR_H5_CALL(H5Screate_simple(1, n, nullptr), file));
+  SRR_H5_CALL(H5Dread(dset, H5T_NATIVE_DOUBLE, mspace.get(), fspace.get(), H5P_DEFAULT, data.data()), file);
+}
+
+template <class T>
+T read_scalar(hid_t g, const char* name, const std::string& file) {
+  Hid d = open_dataset(g, name, file);
+  return read_dataset<T>(d.get(), 1, file).at(0);
+}
+
+template <class T>
+void write_scalar(hid_t g, const char* name, T value, const std::string& file) {
+  Hid d = open_dataset(g, name, file);
+  write_dataset<T>(d.get(), std::span<const T>(&value, 1), file);
+}
+
+std::string read_digest(hid_t g, const std::string& file) {
+  Hid d = open_dataset(g, "sha256", file);
+  const auto bytes = read_dataset<std::uint8_t>(d.get(), kDigestChars, file);
+  return {bytes.begin(), bytes.end()};
+}
+
+void make_durable(hid_t file, const std::string& name) {
+  SRR_H5_CALL(H5Fflush(file, H5F_SCOPE_GLOBAL), name);
+  void* handle = nullptr;
+  SRR_H5_CALL(H5Fget_vfd_handle(file, H5P_DEFAULT, &handle), name);
+  sync_descriptor(*static_cast<int*>(handle), name);
+}
+
+/// Columns [j0, j1) of XᵀX's lower triangle, packed as the file stores them.
+std::vector<double> pack_columns(const la::Matrix<double>& xtx, la::index_t j0, la::index_t j1) {
+  const la::index_t m = xtx.rows();
+  std::vector<double> out;
+  out.reserve(packed_offset(m, j1) - packed_offset(m, j0));
+  for (la::index_t j = j0; j < j1; ++j) out.insert(out.end(), xtx.col(j) + j, xtx.col(j) + m);
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t calibration_file_bytes(const std::vector<CalibrationInput>& inputs) {
+  std::uint64_t bytes = 1 << 20;
+  for (const auto& in : inputs)
+    bytes += 8 * (2 * static_cast<std::uint64_t>(in.dim) + (in.with_xtx ? packed_size(in.dim) : 0)) + (16 << 10);
+  return bytes;
+}
+
+void create_calibration(const fs::path& path, const std::vector<CalibrationInput>& inputs,
+                        const std::string& settings_json, const std::string& checkpoint_identity) {
   h5_init();
-  for (const auto& [key, s] : stats) {
-    require(!key.empty() && key.find('/') == std::string::npos, "calibration: bad input key '", key, "'");
-    s.validate("calibration input " + key);
+  std::set<std::string> keys;
+  for (const auto& in : inputs) {
+    check_key(in.key);
+    require(in.dim > 0, "calibration: input '", in.key, "' has dimension ", in.dim);
+    require(keys.insert(in.key).second, "calibration: input '", in.key, "' listed twice");
   }
   const json settings = parse_or_null(settings_json, "calibration settings");
-  std::map<std::string, std::string> digests;
-  for (const auto& [key, s] : stats) digests[key] = input_digest(key, s);
   const json identity = {{"checkpoint", parse_or_null(checkpoint_identity, "checkpoint identity")},
-                         {"content_sha256", content_hash(digests)},
-                         {"inputs", stats.size()}};
-  std::uint64_t bytes = 1 << 20;
-  for (const auto& [key, s] : stats)
-    bytes += 8 * (2 * s.mean_abs_max.size() + s.xtx.size()) + (16 << 10);
-  require_free_space(path, bytes, "the calibration file '" + path.string() + "'");
+                         {"inputs", inputs.size()}};
+  require_free_space(path, calibration_file_bytes(inputs), "the calibration file '" + path.string() + "'");
+  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), path.string()));
+  // Superblock v0, as the store: no "open for writing" flag, so a file left open by a killed run reopens.
+  SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), path.string());
   write_hdf5_atomic(path, [&](hid_t file, const std::string& name) {
     write_string_attribute(file, "format", kFormat, name);
     write_int_attribute(file, "format_version", kFormatVersion, name);
     write_string_attribute(file, "settings", settings.dump(), name);
     write_string_attribute(file, "identity", identity.dump(), name);
-    Hid inputs(SRR_H5_CALL(H5Gcreate2(file, kInputs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
-    for (const auto& [key, s] : stats) {
-      Hid g(SRR_H5_CALL(H5Gcreate2(inputs.get(), key.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
-      write_int_attribute(g.get(), "tokens", s.tokens, name);
-      write_string_attribute(g.get(), "sha256", digests.at(key), name);
-      const auto m = static_cast<hsize_t>(s.dim);
-      Hid mean = create_dataset(g.get(), "mean_abs_max", file_type<double>(), {m}, false, name);
-      write_dataset<double>(mean.get(), s.mean_abs_max, name);
-      Hid sq = create_dataset(g.get(), "sum_sq", file_type<double>(), {m}, false, name);
-      write_dataset<double>(sq.get(), s.sum_sq, name);
-      if (s.has_xtx()) {
-        // XᵀX is symmetric, so its column-major bytes are also its row-major [m][m] bytes.
-        Hid xtx = create_dataset(g.get(), "xtx", file_type<double>(), {m, m}, false, name);
-        write_dataset<double>(xtx.get(), std::span<const double>(s.xtx.data(), s.xtx.size()), name);
-      }
+    Hid group_list(SRR_H5_CALL(H5Gcreate2(file, kInputs, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
+    for (const auto& in : inputs) {
+      Hid g(SRR_H5_CALL(H5Gcreate2(group_list.get(), in.key.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), name));
+      const auto m = static_cast<hsize_t>(in.dim);
+      create_dataset(g.get(), "mean_abs_max", file_type<double>(), {m}, false, name);
+      create_dataset(g.get(), "sum_sq", file_type<double>(), {m}, false, name);
+      if (in.with_xtx) create_dataset(g.get(), "xtx_packed", file_type<double>(), {packed_size(in.dim)}, false, name);
+      create_dataset(g.get(), "tokens", file_type<std::int64_t>(), {}, true, name);
+      create_dataset(g.get(), "sha256", file_type<std::uint8_t>(), {kDigestChars}, true, name);
+      create_dataset(g.get(), "done", file_type<std::uint8_t>(), {}, true, name);
     }
-    inputs.close(name);
+    group_list.close(name);
+  }, Replace::allowed, fapl.get());
+}
+
+// ---- CalibrationWriter ----
+
+struct CalibrationWriter::Current {
+  std::string key;
+  Hid group, xtx;
+  la::index_t dim = 0, next_column = 0;
+  bool with_xtx = false;
+  Sha256 digest;
+};
+
+CalibrationWriter::CalibrationWriter(const fs::path& path) : path_(path), name_(path.string()) {
+  file_ = open_calibration(path, true);
+  read_checked(name_, [&] {
+    for (const auto& [key, entry] : describe_calibration(path).inputs) done_[key] = entry.done;
   });
+}
+
+bool CalibrationWriter::done(const std::string& key) const {
+  const auto it = done_.find(key);
+  require(it != done_.end(), "calibration file '", name_, "' has no input '", key, "'");
+  return it->second;
+}
+
+void CalibrationWriter::begin(const std::string& key, const qer::InputStatistics& s) {
+  SRR_ASSERT(!current_);
+  require(!done(key), "calibration file '", name_, "': input '", key, "' is already done");
+  auto c = std::make_shared<Current>();
+  c->key = key;
+  c->group = open_group(file_.get(), input_group(key), name_);
+  Hid mean = open_dataset(c->group.get(), "mean_abs_max", name_);
+  c->dim = static_cast<la::index_t>(dataset_dims(mean.get(), name_).at(0));
+  require(s.dim == c->dim && static_cast<la::index_t>(s.mean_abs_max.size()) == c->dim &&
+              static_cast<la::index_t>(s.sum_sq.size()) == c->dim,
+          "calibration file '", name_, "': input '", key, "' has dimension ", c->dim, ", the statistics ", s.dim);
+  c->with_xtx = exists(c->group.get(), "xtx_packed", name_);
+  if (c->with_xtx) c->xtx = open_dataset(c->group.get(), "xtx_packed", name_);
+  write_dataset<double>(mean.get(), s.mean_abs_max, name_);
+  Hid sq = open_dataset(c->group.get(), "sum_sq", name_);
+  write_dataset<double>(sq.get(), s.sum_sq, name_);
+  write_scalar<std::int64_t>(c->group.get(), "tokens", s.tokens, name_);
+  c->digest = input_digest_header(key, s, c->with_xtx);
+  current_ = std::move(c);
+}
+
+void CalibrationWriter::write_xtx_columns(la::index_t j0, la::index_t j1, std::span<const double> packed) {
+  SRR_ASSERT(current_ && current_->with_xtx && j0 == current_->next_column && j1 > j0 && j1 <= current_->dim);
+  const la::index_t m = current_->dim;
+  SRR_ASSERT(packed.size() == packed_offset(m, j1) - packed_offset(m, j0));
+  write_range(current_->xtx.get(), packed_offset(m, j0), packed, name_);
+  hash_array(current_->digest, packed.data(), packed.size());
+  current_->next_column = j1;
+}
+
+void CalibrationWriter::end() {
+  SRR_ASSERT(current_ && (!current_->with_xtx || current_->next_column == current_->dim));
+  const std::string digest = current_->digest.hex_digest();
+  Hid d = open_dataset(current_->group.get(), "sha256", name_);
+  write_dataset<std::uint8_t>(d.get(), std::span(reinterpret_cast<const std::uint8_t*>(digest.data()), digest.size()),
+                              name_);
+  ended_.push_back(current_->key);
+  current_.reset();
+}
+
+void CalibrationWriter::commit() {
+  SRR_ASSERT(!current_);
+  if (ended_.empty()) return;
+  make_durable(file_.get(), name_);
+  for (const auto& key : ended_) {
+    Hid g = open_group(file_.get(), input_group(key), name_);
+    write_scalar<std::uint8_t>(g.get(), "done", 1, name_);
+    done_[key] = true;
+  }
+  make_durable(file_.get(), name_);
+  ended_.clear();
+}
+
+void CalibrationWriter::close() { file_.close(name_); }
+
+void write_calibration(const fs::path& path, const std::map<std::string, qer::InputStatistics>& stats,
+                       const std::string& settings_json, const std::string& checkpoint_identity) {
+  std::vector<CalibrationInput> inputs;
+  for (const auto& [key, s] : stats) {
+    check_key(key);
+    s.validate("calibration input " + key);
+    inputs.push_back({key, s.dim, s.has_xtx()});
+  }
+  parse_or_null(settings_json, "calibration settings");
+  create_calibration(path, inputs, settings_json, checkpoint_identity);
+  CalibrationWriter w(path);
+  for (const auto& [key, s] : stats) {
+    w.begin(key, s);
+    if (s.has_xtx()) w.write_xtx_columns(0, s.dim, pack_columns(s.xtx, 0, s.dim));
+    w.end();
+  }
+  w.commit();
+  w.close();
 }
 
 qer::InputStatistics read_statistics(const fs::path& path, const std::string& key, const std::string& expected_sha256) {
   const std::string name = path.string();
   const Hid file = open_calibration(path);
   return read_checked(name, [&] {
-    const std::string group = std::string(kInputs) + "/" + key;
+    const std::string group = input_group(key);
     if (key.empty() || key.find('/') != std::string::npos || !exists(file.get(), group, name)) {
       std::size_t count = 0;
       if (exists(file.get(), kInputs, name)) {
@@ -143,21 +322,32 @@ qer::InputStatistics read_statistics(const fs::path& path, const std::string& ke
                                       "' (it has ", count, " inputs; was it made for another model?)"));
     }
     Hid g = open_group(file.get(), group, name);
+    require(read_scalar<std::uint8_t>(g.get(), "done", name) == 1, "calibration file '", name, "': input '", key,
+            "' is not finished (srr calibrate was stopped before it); rerun the same srr calibrate to complete it");
     qer::InputStatistics s;
-    s.tokens = read_int_attribute(g.get(), "tokens", name);
+    s.tokens = read_scalar<std::int64_t>(g.get(), "tokens", name);
     Hid mean = open_dataset(g.get(), "mean_abs_max", name);
     s.mean_abs_max = read_dataset<double>(mean.get(), -1, name);
     s.dim = static_cast<la::index_t>(s.mean_abs_max.size());
     Hid sq = open_dataset(g.get(), "sum_sq", name);
     s.sum_sq = read_dataset<double>(sq.get(), s.dim, name);
-    if (exists(g.get(), "xtx", name)) {
-      Hid xtx = open_dataset(g.get(), "xtx", name);
-      const auto values = read_dataset<double>(xtx.get(), s.dim * s.dim, name);
+    const bool with_xtx = exists(g.get(), "xtx_packed", name);
+    Sha256 digest = input_digest_header(key, s, with_xtx);
+    if (with_xtx) {
+      Hid xtx = open_dataset(g.get(), "xtx_packed", name);
+      require(dataset_dims(xtx.get(), name) == std::vector<hsize_t>{packed_size(s.dim)}, "calibration file '", name,
+              "': input '", key, "': xtx_packed does not hold ", packed_size(s.dim), " values");
       s.xtx = la::Matrix<double>(s.dim, s.dim);
-      std::copy(values.begin(), values.end(), s.xtx.data());
+      // Column by column, straight into place: no second copy of the triangle.
+      for (la::index_t j = 0; j < s.dim; ++j) {
+        std::span<double> col(s.xtx.col(j) + j, static_cast<std::size_t>(s.dim - j));
+        read_range(xtx.get(), packed_offset(s.dim, j), col, name);
+        hash_array(digest, col.data(), col.size());
+      }
+      s.symmetrize();
     }
-    const std::string stored = read_string_attribute(g.get(), "sha256", name);
-    if (input_digest(key, s) != stored)
+    const std::string stored = read_digest(g.get(), name);
+    if (digest.hex_digest() != stored)
       throw ChecksumError("calibration file '" + name + "': input '" + key +
                           "' does not match its checksum (the file was changed or damaged after srr calibrate wrote "
                           "it); rerun srr calibrate");
@@ -167,6 +357,12 @@ qer::InputStatistics read_statistics(const fs::path& path, const std::string& ke
     s.validate("calibration file '" + name + "', input '" + key + "'");
     return s;
   });
+}
+
+std::size_t CalibrationInfo::missing() const {
+  std::size_t n = 0;
+  for (const auto& [key, e] : inputs) n += e.done ? 0 : 1;
+  return n;
 }
 
 CalibrationInfo describe_calibration(const fs::path& path) {
@@ -192,8 +388,10 @@ CalibrationInfo describe_calibration(const fs::path& path) {
       Hid mean = open_dataset(g.get(), "mean_abs_max", name);
       const auto dims = dataset_dims(mean.get(), name);
       require(dims.size() == 1, "'", name, "': inputs/", key, "/mean_abs_max is not a vector");
-      info.inputs[key] = {static_cast<la::index_t>(dims[0]), read_int_attribute(g.get(), "tokens", name),
-                          exists(g.get(), "xtx", name), read_string_attribute(g.get(), "sha256", name)};
+      const bool done = read_scalar<std::uint8_t>(g.get(), "done", name) == 1;
+      info.inputs[key] = {static_cast<la::index_t>(dims[0]), read_scalar<std::int64_t>(g.get(), "tokens", name),
+                          exists(g.get(), "xtx_packed", name), done ? read_digest(g.get(), name) : std::string(),
+                          done};
     }
     return info;
   });
@@ -201,25 +399,22 @@ CalibrationInfo describe_calibration(const fs::path& path) {
 
 std::string calibration_identity(const fs::path& path) {
   const auto info = describe_calibration(path);
+  require(info.missing() == 0, "calibration file '", path.string(), "' is not complete: ", info.missing(), " of ",
+          info.inputs.size(), " inputs are not finished (srr calibrate was stopped); rerun the same srr calibrate");
   const json identity = parse_or_null(info.identity, detail::concat("'", path.string(), "': identity attribute"));
   std::map<std::string, std::string> digests;
   for (const auto& [key, entry] : info.inputs) digests[key] = entry.sha256;
-  const std::string content = content_hash(digests);
-  if (!identity.is_object() || identity.value("content_sha256", std::string()) != content)
-    throw ChecksumError("calibration file '" + path.string() +
-                        "': its inputs' checksums do not add up to the content hash it records (the file was "
-                        "changed after srr calibrate wrote it); rerun srr calibrate");
   std::error_code ec;
   const fs::path abs = fs::absolute(path, ec);
   return json{{"path", ec ? path.string() : abs.lexically_normal().string()},
-              {"content_sha256", content},
-              {"checkpoint", identity.value("checkpoint", json())}}
+              {"content_sha256", content_hash(digests)},
+              {"checkpoint", identity.is_object() ? identity.value("checkpoint", json()) : json()}}
       .dump();
 }
 
 void verify_calibration(const fs::path& path) {
-  calibration_identity(path);
-  for (const auto& [key, entry] : describe_calibration(path).inputs) read_statistics(path, key, entry.sha256);
+  for (const auto& [key, entry] : describe_calibration(path).inputs)
+    if (entry.done) read_statistics(path, key, entry.sha256);
 }
 
 fs::path calibration_lock_path(const fs::path& path) {
@@ -317,7 +512,8 @@ CalibrationTarget check_calibration_target(const fs::path& path, const std::stri
   } catch (const InputError& e) {
     differences.push_back(e.what());  // another format version, or content that fails its checksums
   }
-  if (differences.empty()) return CalibrationTarget::reuse;
+  if (differences.empty())
+    return describe_calibration(path).missing() == 0 ? CalibrationTarget::reuse : CalibrationTarget::resume;
   if (overwrite) return CalibrationTarget::replace;
   std::string msg = "--out '" + name +
                     "' is an srr calibration file made otherwise; it was left as it is (rerun with --overwrite to "

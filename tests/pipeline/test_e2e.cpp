@@ -9,8 +9,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
+#include <optional>
+#include <set>
 
 #include "model/checkpoint.hpp"
+#include "model/forward.hpp"
+#include "model/linear_inputs.hpp"
 #include "pipeline/calibration.hpp"
 #include "pipeline/evaluation.hpp"
 #include "pipeline/layer_quantizer.hpp"
@@ -81,10 +86,11 @@ TEST_P(EndToEnd, CalibrateQuantizeEvaluate) {
   const double fp32 = evaluate(llama, eval_in, "stream", eval_windows, comm).perplexity();
   EXPECT_NEAR(fp32, c.fp32_ppl, 5e-3 * c.fp32_ppl) << c.name;
 
-  const auto stats = calibrate(llama, ckpt, calib_windows, true, comm);
   const auto calib = std::filesystem::temp_directory_path() /
                      ("srr-e2e-" + std::string(c.name) + "-" + std::to_string(comm.size()) + ".h5");
-  if (comm.rank() == 0) store::write_calibration(calib, stats, "{}");
+  StatisticsMap stats;
+  (void)calibrate(ckpt, calib_windows, {}, comm, comm.rank() == 0 ? &stats : nullptr);
+  if (comm.rank() == 0) store::write_calibration(calib, stats.stats, "{}");
   comm.barrier();
 
   const double w_only = quantized_ppl(ckpt, method(qer::Method::WeightOnly, qer::ScaleKind::Identity, 4), calib,
@@ -118,28 +124,85 @@ INSTANTIATE_TEST_SUITE_P(RealCheckpoints, EndToEnd,
                                            Case{"tinystories656K", data_dir() / "tinystories-656k", 31.2274}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
-TEST(Calibration, AnyRankCountGivesTheSameStatistics) {
-  // The world communicator splits the windows; a per-rank self communicator makes each rank do all of
-  // them alone. The two must agree up to float64 summation order.
+namespace {
+
+/// The whole-model reference calibration (srr ≤ 0.3's): every layer resident, one window at a time through
+/// all of them, XᵀX by a rank-T syrk per window in float64, over every window on this rank alone.
+std::map<std::string, qer::InputStatistics> reference_statistics(const model::Checkpoint& ckpt,
+                                                                 const std::vector<std::vector<int>>& windows) {
+  model::Llama llama(ckpt);
+  std::map<std::string, qer::InputStatistics> stats;
+  for (const auto& name : ckpt.linear_layer_names()) {
+    const auto key = model::statistics_key(name);
+    if (!stats.count(key)) stats.emplace(key, qer::make_statistics(ckpt.shape(name + ".weight").at(1), true));
+  }
+  std::set<std::string> seen;
+  llama.set_input_hook([&](const std::string& name, const la::Matrix<float>& X) {
+    const auto key = model::statistics_key(name);
+    if (seen.insert(key).second) stats.at(key).accumulate(X, true);
+  });
+  for (const auto& w : windows) {
+    seen.clear();
+    (void)llama.logits(w);
+  }
+  for (auto& [key, s] : stats) s.symmetrize();
+  return stats;
+}
+
+/// Layer-sequential statistics on `comm` equal the whole-model reference: tokens and LQER's max exactly (a
+/// max is exact in any order, and each window's mean is computed alike), Σx² and XᵀX up to float64 summation
+/// order, entry by entry against √(XᵀX_ii·XᵀX_jj) (Cauchy–Schwarz bounds every entry's magnitude by it).
+void expect_reference(const std::map<std::string, qer::InputStatistics>& got,
+                      const std::map<std::string, qer::InputStatistics>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, w] : want) {
+    ASSERT_TRUE(got.count(key)) << key;
+    const auto& g = got.at(key);
+    EXPECT_EQ(g.tokens, w.tokens) << key;
+    EXPECT_EQ(g.mean_abs_max, w.mean_abs_max) << key;
+    const double tol = 64 * std::sqrt(static_cast<double>(w.tokens)) * std::numeric_limits<double>::epsilon();
+    for (std::size_t i = 0; i < w.sum_sq.size(); ++i) EXPECT_NEAR(g.sum_sq[i], w.sum_sq[i], tol * w.sum_sq[i]) << key;
+    ASSERT_TRUE(g.has_xtx()) << key;
+    double worst = 0;
+    for (la::index_t j = 0; j < w.dim; ++j)
+      for (la::index_t i = 0; i < w.dim; ++i)
+        worst = std::max(worst, std::abs(g.xtx(i, j) - w.xtx(i, j)) / std::sqrt(w.xtx(i, i) * w.xtx(j, j)));
+    EXPECT_LT(worst, tol) << key;
+  }
+}
+
+}  // namespace
+
+TEST(Calibration, LayerSequentialEqualsWholeModelOnAnyRankCount) {
+  // Run on np = 1, 2 and 3: the windows are split over the ranks, XᵀX comes in column panels (a 4 KiB bound
+  // makes 8-column panels of the 64-wide inputs and 3-column ones of the 172-wide), the statistics are reduced
+  // onto rank 0; they must equal rank 0's whole-model reference over all windows alone.
   const auto world = parallel::Communicator::world();
-  const auto self = world.split(world.rank(), 0);
   const Case c{"stories260K", data_dir() / "stories260K/stories260K.bin", 0.0};
   const auto ckpt = model::Checkpoint::open(c.model);
-  model::Llama llama(ckpt);
-  const auto windows = stream_windows(slice(c, 0, 6), llama.config().max_pos);
-  const auto split = calibrate(llama, ckpt, windows, true, world);
-  const auto alone = calibrate(llama, ckpt, windows, true, self);
-  ASSERT_EQ(split.size(), alone.size());
-  for (const auto& [key, s] : split) {
-    const auto& a = alone.at(key);
-    EXPECT_EQ(s.tokens, a.tokens) << key;
-    EXPECT_EQ(s.mean_abs_max, a.mean_abs_max) << key;  // a max is exact in any order
-    for (std::size_t i = 0; i < s.sum_sq.size(); ++i) EXPECT_NEAR(s.sum_sq[i], a.sum_sq[i], 1e-12 * a.sum_sq[i]);
-    double diff = 0, norm = 0;
-    for (la::index_t i = 0; i < s.xtx.size(); ++i) {
-      diff += std::pow(s.xtx.data()[i] - a.xtx.data()[i], 2);
-      norm += a.xtx.data()[i] * a.xtx.data()[i];
-    }
-    EXPECT_LT(std::sqrt(diff / norm), 1e-13) << key;
+  const auto windows = stream_windows(slice(c, 0, 7), ckpt.config().max_pos);
+  StatisticsMap map;
+  const auto report = calibrate(ckpt, windows, {.with_xtx = true, .panel_bytes = 4096}, world,
+                                world.rank() == 0 ? &map : nullptr);
+  EXPECT_EQ(report.layers_computed, ckpt.config().layers);
+  if (world.rank() == 0) expect_reference(map.stats, reference_statistics(ckpt, windows));
+
+  // The same through the calibration file (format 3, packed XᵀX): what quantize reads is what was computed.
+  const auto path = std::filesystem::temp_directory_path() / ("srr-calib-np" + std::to_string(world.size()) + ".h5");
+  std::optional<CalibrationFileSink> file;
+  if (world.rank() == 0) {
+    std::vector<store::CalibrationInput> layout;
+    for (int l = 0; l < ckpt.config().layers; ++l)
+      for (const auto& [key, m] : layer_inputs(ckpt, l)) layout.push_back({key, m, true});
+    store::create_calibration(path, layout, "{}");
+    file.emplace(path);
+  }
+  (void)calibrate(ckpt, windows, {.with_xtx = true, .panel_bytes = 1 << 20}, world, file ? &*file : nullptr);
+  if (world.rank() == 0) {
+    file->close();
+    std::map<std::string, qer::InputStatistics> read;
+    for (const auto& [key, s] : map.stats) read[key] = store::read_statistics(path, key);
+    expect_reference(read, map.stats);
+    std::filesystem::remove(path);
   }
 }

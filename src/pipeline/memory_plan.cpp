@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: MIT
+#include "pipeline/memory_plan.hpp"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "base/error.hpp"
+#include "pipeline/log.hpp"
+
+namespace srr::pipeline {
+
+namespace {
+
+using u64 = std::uint64_t;
+
+u64 u(int v) { return static_cast<u64>(v); }
+
+/// The seven (in, out) shapes of a decoder layer's linear layers.
+std::vector<std::pair<u64, u64>> linear_shapes(const model::LlamaConfig& c) {
+  const u64 d = u(c.hidden), q = u(c.q_dim()), kv = u(c.kv_dim()), f = u(c.intermediate);
+  return {{d, q}, {d, kv}, {d, kv}, {q, d}, {d, f}, {d, f}, {f, d}};
+}
+
+}  // namespace
+
+u64 MemoryPlan::total() const {
+  u64 t = 0;
+  for (const auto& i : items) t += i.bytes;
+  return t;
+}
+
+std::string format_bytes(u64 bytes) {
+  char buf[32];
+  const double b = static_cast<double>(bytes);
+  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  else if (b >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1024.0 * 1024));
+  else std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024.0);
+  return buf;
+}
+
+std::string MemoryPlan::describe() const {
+  std::string s = role + ": " + format_bytes(total()) + " =";
+  for (std::size_t i = 0; i < items.size(); ++i)
+    s += (i ? " + " : " ") + items[i].what + " " + format_bytes(items[i].bytes);
+  return s;
+}
+
+nlohmann::json MemoryPlan::to_json() const {
+  nlohmann::json j = {{"role", role}, {"bytes", total()}};
+  for (const auto& i : items) j["items"][i.what] = i.bytes;
+  return j;
+}
+
+u64 layer_f32_bytes(const model::LlamaConfig& c) {
+  u64 n = 2 * u(c.hidden);
+  for (const auto& [in, out] : linear_shapes(c)) n += in * out;
+  return 4 * n;
+}
+
+u64 largest_layer_tensor_bytes(const model::LlamaConfig& c, std::size_t dtype_bytes) {
+  u64 n = 0;
+  for (const auto& [in, out] : linear_shapes(c)) n = std::max(n, in * out);
+  return n * dtype_bytes;
+}
+
+u64 layer_temporaries_bytes(const model::LlamaConfig& c, u64 T) {
+  const u64 d = u(c.hidden), q = u(c.q_dim()), kv = u(c.kv_dim()), f = u(c.intermediate);
+  // Attention half: xn, q, k, v, scores P (T×T), attention output, o's output. MLP half: xf, gate, up,
+  // down's output. The larger half is live at once (plus the hidden state, counted by the caller).
+  const u64 attention = T * (d + q + 2 * kv + q + d) + T * T;
+  const u64 mlp = T * (d + 2 * f + d);
+  return 4 * std::max(attention, mlp);
+}
+
+MemoryPlan calibrate_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, u64 tokens, u64 window, bool with_xtx,
+                          u64 panel_bytes) {
+  const u64 d = u(c.hidden), q = u(c.q_dim()), f = u(c.intermediate);
+  const u64 m = std::max({d, q, f});
+  MemoryPlan p{"calibrate rank", {}};
+  p.items.push_back({"runtime", kRuntimeBytes});
+  p.items.push_back({"layer weights (float32)", layer_f32_bytes(c)});
+  p.items.push_back({"mapped tensor", largest_layer_tensor_bytes(c, dtype_bytes)});
+  p.items.push_back({"hidden states", 4 * tokens * d});
+  p.items.push_back({"captured inputs (float64)", 8 * tokens * (d + q + d + f)});
+  p.items.push_back({"window temporaries", layer_temporaries_bytes(c, window)});
+  if (with_xtx) p.items.push_back({"XᵀX panel", std::min(panel_bytes, 8 * m * m)});
+  return p;
+}
+
+MemoryPlan eval_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, u64 tokens, u64 window, int rank) {
+  const u64 d = u(c.hidden);
+  MemoryPlan p{"eval rank", {}};
+  p.items.push_back({"runtime", kRuntimeBytes});
+  u64 lr = 0;
+  for (const auto& [in, out] : linear_shapes(c)) lr += u(rank) * (in + out);
+  p.items.push_back({"layer weights (float32)", layer_f32_bytes(c) + 4 * lr});
+  p.items.push_back({"mapped tensor", largest_layer_tensor_bytes(c, dtype_bytes)});
+  p.items.push_back({"hidden states", 4 * tokens * d});
+  p.items.push_back({"window temporaries", layer_temporaries_bytes(c, window)});
+  // The head is read in 64 MiB float32 slices; the logits of one window are vocab × T.
+  p.items.push_back({"head slice and logits", (u64{64} << 20) * (1 + dtype_bytes) / 4 + 4 * u(c.vocab) * window});
+  return p;
+}
+
+MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool with_rxx) {
+  u64 in_out = 0, in_max = 0;
+  for (const auto& [in, out] : linear_shapes(c)) {
+    in_out = std::max(in_out, in * out);
+    in_max = std::max(in_max, in);
+  }
+  const u64 word = float64 ? 8 : 4;
+  MemoryPlan p{"quantize worker", {}};
+  p.items.push_back({"runtime", kRuntimeBytes});
+  p.items.push_back({"layer weight (float32)", 4 * in_out});
+  // W, S·W, Q, the residual and the SVD's factors and workspace: about six working copies of the layer.
+  p.items.push_back({"decomposition working copies", 6 * word * in_out});
+  // Two cached scales (S and S⁻¹ each) of the largest input; R_xx when the calibration file has XᵀX.
+  p.items.push_back({"scales", 2 * 2 * 8 * in_max * in_max + (with_rxx ? 8 * in_max * in_max : 0)});
+  p.items.push_back({"L, R", 4 * u(rank) * 2 * in_max});
+  return p;
+}
+
+MemoryPlan quantize_master_plan(const model::LlamaConfig& c, int rank) {
+  u64 in_out = 0, in_max = 0;
+  for (const auto& [in, out] : linear_shapes(c)) {
+    in_out = std::max(in_out, in * out);
+    in_max = std::max(in_max, in);
+  }
+  MemoryPlan p{"quantize master", {}};
+  p.items.push_back({"runtime", kRuntimeBytes});
+  // One encoded record in flight (codes ≤ 1 byte per weight, scales, L and R in float32).
+  p.items.push_back({"one layer record", in_out + 4 * u(rank) * 2 * in_max});
+  return p;
+}
+
+std::uint64_t default_memory_per_rank(const parallel::Communicator& comm) {
+  u64 total = 0;
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  u64 value = 0;
+  while (meminfo >> key >> value) {
+    if (key == "MemTotal:") {
+      total = value * 1024;
+      break;
+    }
+    meminfo.ignore(256, '\n');
+  }
+  const parallel::Communicator node = comm.split_shared();
+  const u64 ranks = static_cast<u64>(std::max(1, node.size()));
+  return total == 0 ? ~u64{0} : total / ranks;
+}
+
+std::uint64_t parse_bytes(const std::string& text) {
+  std::size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  std::string unit = text.substr(used);
+  if (unit.ends_with("iB")) unit.resize(unit.size() - 2);
+  else if (unit.ends_with("B")) unit.resize(unit.size() - 1);
+  double scale = 0;
+  if (unit.empty()) scale = 1;
+  else if (unit == "K" || unit == "k") scale = 1024.0;
+  else if (unit == "M") scale = 1024.0 * 1024;
+  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
+  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
+  require(used > 0 && scale > 0 && std::isfinite(v) && v > 0, "--memory-per-rank '", text,
+          "' is not a size (e.g. 24G, 1.5GiB, 512M, or bytes)");
+  return static_cast<u64>(v * scale);
+}
+
+void check_memory_plans(const std::vector<MemoryPlan>& plans, u64 limit, const parallel::Communicator& comm) {
+  if (comm.rank() == 0)
+    for (const auto& p : plans) SRR_LOG(info) << "memory plan: " << p.describe() << " (limit " << format_bytes(limit) << " per rank)";
+  for (const auto& p : plans)
+    require(p.total() <= limit, "the memory plan needs ", format_bytes(p.total()), " per ", p.role.substr(0, p.role.find(' ')),
+            " ", p.role.substr(p.role.find(' ') + 1), " (", p.describe().substr(p.role.size() + 2),
+            "), more than --memory-per-rank ", format_bytes(limit), "; use more ranks or nodes, fewer tokens per rank, or "
+            "raise --memory-per-rank");
+}
+
+std::vector<std::uint64_t> peak_rss_per_rank(const parallel::Communicator& comm) {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  std::vector<std::uint64_t> peaks(static_cast<std::size_t>(comm.size()), 0);
+  peaks[static_cast<std::size_t>(comm.rank())] = static_cast<u64>(ru.ru_maxrss) * 1024;  // kilobytes on Linux
+  comm.allreduce(std::span<std::uint64_t>(peaks), parallel::ReduceOp::Sum);
+  return peaks;
+}
+
+}  // namespace srr::pipeline
