@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// `srr eval`: perplexity of the FP32 model and of a quantized one, data-parallel under MPI.
+// `srr eval`: perplexity of the FP32 model and of a quantized one, layer by layer and token-parallel under MPI
+// (pipeline/evaluation.hpp).
 #include <cmath>
 #include <iostream>
+#include <memory>
 
 #include "app/cli.hpp"
 #include "app/commands.hpp"
@@ -12,6 +14,7 @@
 #include "model/forward.hpp"
 #include "pipeline/evaluation.hpp"
 #include "pipeline/layer_quantizer.hpp"
+#include "pipeline/memory_plan.hpp"
 #include "export/export.hpp"
 
 namespace srr::app {
@@ -43,6 +46,8 @@ int run_eval(int argc, char** argv) {
        "(e.g. srr export's: --model DIR --adapter DIR)")
       ("calib", po::value<std::string>(), "calibration file for --quantize (from srr calibrate)")
       ("skip-fp32", "do not evaluate the FP32 model")
+      ("memory-per-rank", po::value<std::string>(), "refuse to start when the memory plan exceeds this per rank "
+       "(e.g. 12G; default: this node's memory divided by the ranks on it)")
       ("json", "print a one-line JSON result on stdout");
   add_method_options(desc);
   po::variables_map vm;
@@ -55,46 +60,73 @@ int run_eval(int argc, char** argv) {
 
   const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
-  model::Llama llama(ckpt);
-  const auto windows = protocol == "stream" ? pipeline::stream_windows(input, llama.config().max_pos)
+  const model::LlamaConfig& config = ckpt.config();
+  const auto windows = protocol == "stream" ? pipeline::stream_windows(input, config.max_pos)
                                             : std::vector<std::vector<int>>{};
+  const int max_len = input.ctx == 0 ? config.max_pos : input.ctx;
+  require(max_len <= config.max_pos, "--ctx ", max_len, " exceeds the model's maximum of ", config.max_pos, " positions");
+  const pipeline::EvalWork work = pipeline::eval_work(input, protocol, windows, max_len, comm);
   nlohmann::json out = {{"command", "eval"}, {"model", input.model.string()}, {"text", input.text.string()},
                         {"protocol", protocol}, {"max_chars", input.max_chars},
-                        {"ctx", input.ctx == 0 ? llama.config().max_pos : input.ctx}, {"windows", windows.size()},
+                        {"ctx", max_len}, {"windows", windows.size()},
                         {"skip_windows", input.skip_windows}, {"ranks", comm.size()}};
+
+  // The memory plan, before any work: the rank with the most tokens holds the most hidden states.
+  const std::uint64_t most_tokens = comm.allreduce_value(static_cast<std::int64_t>(work.tokens()), parallel::ReduceOp::Max);
+  const std::uint64_t longest = comm.allreduce_value(static_cast<std::int64_t>(work.longest()), parallel::ReduceOp::Max);
+  const bool quantized = vm.count("store") || vm.count("quantize") || vm.count("adapter");
+  const std::size_t dtype_bytes = model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight"));
+  std::vector<pipeline::MemoryPlan> plans = {pipeline::eval_plan(
+      config, dtype_bytes, most_tokens, longest, quantized ? static_cast<int>(vm["rank"].as<long>()) : 0)};
+  if (vm.count("quantize")) {  // the decomposition of one linear layer at a time, on top of the evaluation
+    const auto worker = pipeline::quantize_worker_plan(config, static_cast<int>(vm["rank"].as<long>()),
+                                                       method_settings(vm).float64,
+                                                       vm.count("calib") > 0);
+    for (std::size_t i = 1; i < worker.items.size(); ++i) plans.front().items.push_back(worker.items[i]);
+  }
+  const std::uint64_t limit = vm.count("memory-per-rank") ? pipeline::parse_bytes(vm["memory-per-rank"].as<std::string>())
+                                                          : pipeline::default_memory_per_rank(comm);
+  pipeline::check_memory_plans(plans, limit, comm);
+  out["memory_plan"] = plans.front().to_json();
 
   if (!vm.count("skip-fp32")) {
     Stopwatch t;
-    const pipeline::Score fp32 = pipeline::evaluate(llama, input, protocol, windows, comm);
+    pipeline::Fp32Layers layers(ckpt);
+    const pipeline::Score fp32 = pipeline::evaluate(ckpt, work, layers, comm);
     out["fp32"] = fp32.to_json(protocol);
     out["fp32"]["seconds"] = t.seconds();
     out["fp32"]["tokens_per_second"] = fp32.tokens / t.seconds();
     SRR_LOG(info) << "fp32: perplexity " << fp32.perplexity() << " over " << fp32.tokens << " tokens";
   }
-  if (vm.count("store") || vm.count("quantize") || vm.count("adapter")) {
+  if (quantized) {
     Stopwatch t;
-    std::map<std::string, model::LinearOverride> overrides;
+    std::unique_ptr<pipeline::LayerSource> layers;
+    std::unique_ptr<pipeline::LayerQuantizer> quantizer;
     if (vm.count("store")) {
-      overrides = pipeline::load_store(vm["store"].as<std::string>(), ckpt);
+      layers = std::make_unique<pipeline::StoreLayers>(vm["store"].as<std::string>(), ckpt);
       out["store"] = vm["store"].as<std::string>();
     } else if (vm.count("adapter")) {
-      overrides = store::adapter_overrides(store::read_peft_adapter(vm["adapter"].as<std::string>()), ckpt);
+      layers = std::make_unique<pipeline::AdapterLayers>(store::read_peft_adapter(vm["adapter"].as<std::string>()), ckpt);
       out["adapter"] = vm["adapter"].as<std::string>();
     } else {
       const qer::MethodSettings cfg = method_settings(vm);
-      pipeline::LayerQuantizer q(ckpt, cfg, vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
-      overrides = pipeline::quantize_all(ckpt, q, comm);
+      quantizer = std::make_unique<pipeline::LayerQuantizer>(ckpt, cfg,
+                                                             vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
+      layers = std::make_unique<pipeline::QuantizedLayers>(ckpt, *quantizer, comm);
       out["settings"] = qer::to_json(cfg);
     }
-    const double quantize_s = t.seconds();
-    for (auto& [name, o] : overrides) llama.replace_linear(name, std::move(o));
-    t.restart();
-    const pipeline::Score q = pipeline::evaluate(llama, input, protocol, windows, comm);
+    const double prepare_s = t.seconds();
+    const pipeline::Score q = pipeline::evaluate(ckpt, work, *layers, comm);
     out["quantized"] = q.to_json(protocol);
     out["quantized"]["seconds"] = t.seconds();
-    out["quantized"]["prepare_seconds"] = quantize_s;
+    out["quantized"]["prepare_seconds"] = prepare_s;
     SRR_LOG(info) << "quantized: perplexity " << q.perplexity() << " over " << q.tokens << " tokens";
   }
+  const auto peaks = pipeline::peak_rss_per_rank(comm);
+  out["peak_rss_per_rank"] = peaks;
+  std::string peak_text;
+  for (std::size_t r = 0; r < peaks.size(); ++r) peak_text += (r ? ", " : "") + pipeline::format_bytes(peaks[r]);
+  SRR_LOG(info) << "eval: peak RSS per rank " << peak_text << " (plan " << pipeline::format_bytes(plans.front().total()) << ")";
   if (comm.rank() == 0) std::cout << (vm.count("json") ? out.dump() : out.dump(2)) << std::endl;
   return 0;
 }

@@ -57,15 +57,6 @@ std::vector<std::pair<std::string, index_t>> layer_inputs(const model::Checkpoin
 
 namespace {
 
-/// One distinct input of the current layer on this rank: its statistics without XᵀX, and every token's
-/// value, widened to float64 once so that XᵀX is plain GEMMs.
-struct CapturedInput {
-  std::string key;
-  qer::InputStatistics stats;
-  Matrix<double> X;  ///< this rank's tokens × m
-  index_t rows = 0;  ///< filled so far
-};
-
 /// Packs, in place, columns 0..w−1 of the (M × w) panel P (leading dimension M) into the lower-triangle
 /// layout: column c keeps rows c..M−1. Every destination lies at or before its source, so a forward pass
 /// with memmove is safe. Returns the packed length.
@@ -78,6 +69,38 @@ std::size_t pack_in_place(double* P, index_t M, index_t w) {
   }
   return at;
 }
+
+}  // namespace
+
+index_t xtx_panel_width(index_t m, std::size_t panel_bytes) {
+  // A panel's GEMM also computes the strict upper half of its w×w top block, which is dropped: about w/m of
+  // the work over all panels. At most m/16 columns (≥ 256, the GEMM's efficient size) keeps that ≤ 6 %.
+  const auto by_bytes = static_cast<index_t>(panel_bytes / (sizeof(double) * static_cast<std::size_t>(m)));
+  return std::clamp<index_t>(std::min(by_bytes, std::max<index_t>(256, m / 16)), 1, m);
+}
+
+std::size_t xtx_panel(const Matrix<double>& X, index_t rows, index_t j0, index_t w, double* panel) {
+  const index_t m = X.cols(), M = m - j0;
+  if (rows > 0) {
+    // Rows j0..m−1 of XᵀX[:, j0:j0+w] = X[:, j0:]ᵀ · X[:, j0:j0+w] (the top block's strict upper part is
+    // computed and dropped, see xtx_panel_width).
+    la::gemm(la::Op::T, la::Op::N, M, w, rows, 1.0, X.col(j0), X.rows(), X.col(j0), X.rows(), 0.0, panel, M);
+  } else {
+    std::fill(panel, panel + static_cast<std::ptrdiff_t>(M) * w, 0.0);
+  }
+  return pack_in_place(panel, M, w);
+}
+
+namespace {
+
+/// One distinct input of the current layer on this rank: its statistics without XᵀX, and every token's
+/// value, widened to float64 once so that XᵀX is plain GEMMs.
+struct CapturedInput {
+  std::string key;
+  qer::InputStatistics stats;
+  Matrix<double> X;  ///< this rank's tokens × m
+  index_t rows = 0;  ///< filled so far
+};
 
 class LayerCalibrator {
 public:
@@ -114,22 +137,13 @@ private:
   /// XᵀX of one input in column panels: each panel's part of the lower triangle by one GEMM over all of this
   /// rank's tokens, summed onto rank 0 and written there before the next panel is computed.
   void xtx_panels(const CapturedInput& in, bool write) {
-    const index_t m = in.stats.dim, T = in.rows;
-    const index_t width =
-        std::clamp<index_t>(static_cast<index_t>(settings_.panel_bytes / (sizeof(double) * static_cast<std::size_t>(m))), 1, m);
+    const index_t m = in.stats.dim, T = in.rows, width = xtx_panel_width(m, settings_.panel_bytes);
     std::vector<double> panel(static_cast<std::size_t>(m) * static_cast<std::size_t>(width));
     for (index_t j0 = 0; j0 < m; j0 += width) {
-      const index_t w = std::min(width, m - j0), M = m - j0;
+      const index_t w = std::min(width, m - j0);
       Stopwatch t;
-      if (T > 0) {
-        // Rows j0..m−1 of XᵀX[:, j0:j0+w] = X[:, j0:]ᵀ · X[:, j0:j0+w]. The w×w top block's strict upper part
-        // is computed and dropped: w²/2 of M·w, a few per cent.
-        la::gemm(la::Op::T, la::Op::N, M, w, T, 1.0, in.X.col(j0), T, in.X.col(j0), T, 0.0, panel.data(), M);
-        report_.xtx_flops += 2 * static_cast<std::int64_t>(M) * w * T;
-      } else {
-        std::fill(panel.begin(), panel.begin() + static_cast<std::ptrdiff_t>(M) * w, 0.0);
-      }
-      const std::size_t n = pack_in_place(panel.data(), M, w);
+      const std::size_t n = xtx_panel(in.X, T, j0, w, panel.data());
+      report_.xtx_flops += 2 * static_cast<std::int64_t>(m - j0) * w * T;
       report_.statistics_seconds += t.seconds();
       t.restart();
       comm_.reduce(std::span<double>(panel.data(), n), parallel::ReduceOp::Sum, 0);

@@ -100,6 +100,13 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
                             const CalibrationSettings& settings, const parallel::Communicator& comm,
                             StatisticsSink* sink);
 
+/// Columns of one XᵀX panel: within `panel_bytes` (float64, m rows), at most max(256, m/16), at least 1.
+la::index_t xtx_panel_width(la::index_t m, std::size_t panel_bytes);
+/// Columns [j0, j0 + w) of XᵀX's lower triangle over the first `rows` rows of X (tokens × m, float64), by one
+/// GEMM, packed into `panel` (room for (m − j0)·w doubles) column by column; returns the packed length.
+/// What calibrate() runs per panel and bench_model times.
+std::size_t xtx_panel(const la::Matrix<double>& X, la::index_t rows, la::index_t j0, la::index_t w, double* panel);
+
 /// The distinct inputs of decoder layer `layer` in the order calibrate() produces them, with their widths.
 std::vector<std::pair<std::string, la::index_t>> layer_inputs(const model::Checkpoint& ckpt, int layer);
 

@@ -104,30 +104,4 @@ store::LayerRecord LayerQuantizer::run(const std::string& name, const qer::Layer
   return record;
 }
 
-std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
-                                                          const parallel::Communicator& comm) {
-  const auto names = ckpt.linear_layer_names();
-  std::map<std::string, model::LinearOverride> out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    const int owner = static_cast<int>(i % static_cast<std::size_t>(comm.size()));
-    std::vector<std::byte> bytes;
-    if (comm.rank() == owner) bytes = store::serialize(q.run(names[i]));
-    auto size = comm.bcast_value(static_cast<std::int64_t>(bytes.size()), owner, parallel::Wait::Poll);
-    bytes.resize(static_cast<std::size_t>(size));
-    comm.bcast(std::span<std::byte>(bytes), owner, parallel::Wait::Poll);
-    out.emplace(names[i], store::to_override(store::deserialize(bytes)));
-  }
-  return out;
-}
-
-std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& path,
-                                                        const model::Checkpoint& ckpt) {
-  const auto st = store::Store::open_read_only(path);
-  store::require_exportable(st, ckpt);  // the same checkpoint, every layer done, shapes that fit
-  std::map<std::string, model::LinearOverride> out;
-  for (std::size_t i = 0; i < st.layout().layers.size(); ++i)
-    out.emplace(st.layout().layers[i].name, store::to_override(st.read_layer(i)));
-  return out;
-}
-
 }  // namespace srr::pipeline

@@ -63,14 +63,5 @@ private:
   std::int64_t scales_built_ = 0;
 };
 
-/// Collective over `comm`: every rank gets the overrides of every linear layer. Layer i is computed (or
-/// read) by rank i mod size and broadcast, so the work is spread and the result is the same on any rank count.
-std::map<std::string, model::LinearOverride> quantize_all(const model::Checkpoint& ckpt, LayerQuantizer& q,
-                                                          const parallel::Communicator& comm);
-/// Reads every layer of a finished store made from `ckpt` (each rank may call it: read-only opens are
-/// allowed in parallel). InputError when the store was made from another checkpoint (even one of the same
-/// shapes), is not complete, or a layer fails its checksum (store::ChecksumError, naming it).
-std::map<std::string, model::LinearOverride> load_store(const std::filesystem::path& store,
-                                                        const model::Checkpoint& ckpt);
 
 }  // namespace srr::pipeline

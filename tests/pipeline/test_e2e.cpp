@@ -65,9 +65,8 @@ double quantized_ppl(const model::Checkpoint& ckpt, const qer::MethodSettings& c
                      const std::filesystem::path& calib, const TextInput& eval,
                      const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm) {
   LayerQuantizer q(ckpt, cfg, calib);
-  model::Llama llama(ckpt);
-  for (auto& [name, o] : quantize_all(ckpt, q, comm)) llama.replace_linear(name, std::move(o));
-  return evaluate(llama, eval, "stream", windows, comm).perplexity();
+  QuantizedLayers layers(ckpt, q, comm);
+  return evaluate(ckpt, eval_work(eval, "stream", windows, 0, comm), layers, comm).perplexity();
 }
 
 class EndToEnd : public ::testing::TestWithParam<Case> {};
@@ -78,12 +77,12 @@ TEST_P(EndToEnd, CalibrateQuantizeEvaluate) {
   const Case c = GetParam();
   const auto comm = parallel::Communicator::world();
   const auto ckpt = model::Checkpoint::open(c.model);
-  model::Llama llama(ckpt);
   const TextInput calib_in = slice(c, 0, 8), eval_in = slice(c, 8, 8);  // disjoint windows
-  const auto calib_windows = stream_windows(calib_in, llama.config().max_pos);
-  const auto eval_windows = stream_windows(eval_in, llama.config().max_pos);
+  const auto calib_windows = stream_windows(calib_in, ckpt.config().max_pos);
+  const auto eval_windows = stream_windows(eval_in, ckpt.config().max_pos);
 
-  const double fp32 = evaluate(llama, eval_in, "stream", eval_windows, comm).perplexity();
+  Fp32Layers fp32_layers(ckpt);
+  const double fp32 = evaluate(ckpt, eval_work(eval_in, "stream", eval_windows, 0, comm), fp32_layers, comm).perplexity();
   EXPECT_NEAR(fp32, c.fp32_ppl, 5e-3 * c.fp32_ppl) << c.name;
 
   const auto calib = std::filesystem::temp_directory_path() /
