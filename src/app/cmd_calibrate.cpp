@@ -37,6 +37,11 @@ constexpr const char* kUsage =
     "(q/k/v share one, gate/up share one), LQER's running max of per-window mean |x|, Σx², XᵀX (float64)\n"
     "and the token count.";
 
+/// The content hash of a complete calibration file (what a store pins).
+std::string content_sha256(const std::string& path) {
+  return nlohmann::json::parse(store::calibration_identity(path))["content_sha256"].get<std::string>();
+}
+
 }  // namespace
 
 int run_calibrate(int argc, char** argv) {
@@ -127,7 +132,8 @@ int run_calibrate(int argc, char** argv) {
                   << "checksums intact); reused";
     if (comm.rank() == 0 && vm.count("json"))
       std::cout << nlohmann::json{{"command", "calibrate"}, {"out", out}, {"reused", true},
-                                  {"inputs", store::describe_calibration(out).inputs.size()}}
+                                  {"inputs", store::describe_calibration(out).inputs.size()},
+                                  {"content_sha256", content_sha256(out)}}
                        .dump()
                 << std::endl;
     return 0;
@@ -164,7 +170,8 @@ int run_calibrate(int argc, char** argv) {
                                 {"statistics_seconds", report.statistics_seconds},
                                 {"reduce_seconds", report.reduce_seconds}, {"write_seconds", report.write_seconds},
                                 {"memory_plan", plan.to_json()}, {"peak_rss_per_rank", peaks},
-                                {"file_bytes", std::filesystem::file_size(out)}}
+                                {"file_bytes", std::filesystem::file_size(out)},
+                                {"content_sha256", content_sha256(out)}}
                      .dump()
               << std::endl;
   return 0;
