@@ -165,7 +165,15 @@ Checkpoint Checkpoint::open_safetensors(const fs::path& source, const fs::path& 
   std::map<std::string, std::string> aliases;
   std::map<std::string, std::string> tensor_shard;
   for (const auto& shard : shards) {
-    require(fs::exists(dir / shard), source.string(), ": shard ", shard, " does not exist");
+    if (!fs::exists(dir / shard)) {
+      // Name what is lost with it: the first tensor the index places there, and how many more.
+      std::string first;
+      std::size_t count = 0;
+      for (const auto& [tensor, file] : weight_map.items())
+        if (file == shard && count++ == 0) first = tensor;
+      throw InputError(detail::concat(source.string(), ": shard ", shard, " does not exist (it should hold tensor \"",
+                                      first, "\"", count > 1 ? detail::concat(" and ", count - 1, " more") : "", ")"));
+    }
     auto file = std::make_shared<const SafetensorsFile>(dir / shard);
     h.update(file->header_bytes());
     files.push_back({{"name", shard}, {"bytes", file->file_size()}});

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "pipeline/calibration.hpp"
 #include "pipeline/log.hpp"
 
 namespace srr::pipeline {
@@ -88,7 +89,10 @@ MemoryPlan calibrate_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, 
   p.items.push_back({"hidden states", 4 * tokens * d});
   p.items.push_back({"captured inputs (float64)", 8 * tokens * (d + q + d + f)});
   p.items.push_back({"window temporaries", layer_temporaries_bytes(c, window)});
-  if (with_xtx) p.items.push_back({"XᵀX panel", std::min(panel_bytes, 8 * m * m)});
+  if (with_xtx) {
+    const auto width = static_cast<u64>(xtx_panel_width(static_cast<la::index_t>(m), panel_bytes));
+    p.items.push_back({"XᵀX panel", 8 * m * width});
+  }
   return p;
 }
 

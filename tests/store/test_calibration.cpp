@@ -132,7 +132,8 @@ TEST(Calibration, XtxIsStoredAsThePackedLowerTriangle) {
   EXPECT_EQ(dataset_dims(d.get(), name), std::vector<hsize_t>{48 * 49 / 2});
   // Column 0 first (rows 0..47), then column 1 from row 1: the layout the writer's panels follow.
   const auto packed = read_dataset<double>(d.get(), 48 * 49 / 2, name);
-  const auto& xtx = sample().at("model.layers.0.self_attn.qkv_input").xtx;
+  const auto stats = sample();
+  const auto& xtx = stats.at("model.layers.0.self_attn.qkv_input").xtx;
   EXPECT_EQ(packed[0], xtx(0, 0));
   EXPECT_EQ(packed[47], xtx(47, 0));
   EXPECT_EQ(packed[48], xtx(1, 1));
@@ -148,7 +149,7 @@ TEST(Calibration, UnfinishedInputsAreKeptApartAndResumed) {
   for (const auto& [key, s] : stats) layout.push_back({key, s.dim, s.has_xtx()});
   const std::string settings = R"({"text": "a", "windows": 4})";
   create_calibration(path, layout, settings, R"({"header_sha256": "ab"})");
-  const std::string first = stats.begin()->first;
+  const std::string first = "model.layers.0.self_attn.qkv_input";  // one with XᵀX, written in two panels
   {
     CalibrationWriter w(path);
     EXPECT_FALSE(w.done(first));
@@ -172,7 +173,7 @@ TEST(Calibration, UnfinishedInputsAreKeptApartAndResumed) {
   EXPECT_TRUE(test::same_bits(std::vector<double>(r.xtx.data(), r.xtx.data() + r.xtx.size()),
                               std::vector<double>(stats.at(first).xtx.data(),
                                                   stats.at(first).xtx.data() + stats.at(first).xtx.size())));
-  const std::string unfinished = std::next(stats.begin())->first;
+  const std::string unfinished = "model.layers.1.mlp.gate_up_input";
   try {
     read_statistics(path, unfinished);
     ADD_FAILURE() << "an unfinished input was read";
