@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "base/error.hpp"
+#include "pipeline/memory_plan.hpp"
 
 namespace srr::app {
 
@@ -133,6 +134,41 @@ qer::MethodSettings method_settings(const po::variables_map& vm) {
   c.float64 = precision == "float64";
   if (l.iters < 1) throw InputError("--iters must be at least 1, got " + std::to_string(l.iters));
   return c;
+}
+
+std::uint64_t parse_size(const std::string& text, const std::string& option) {
+  std::size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    throw InputError(option + ": '" + text + "' is not a size such as 5GB, 500MB, 12GiB or a byte count");
+  }
+  const std::string unit = text.substr(used);
+  const std::pair<const char*, double> units[] = {{"", 1},          {"B", 1},           {"KB", 1e3},
+                                                  {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
+                                                  {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
+  for (const auto& [name, factor] : units)
+    if (unit == name) {
+      require(value >= 0 && value * factor < 1e18, option, ": '", text, "' is out of range");
+      return static_cast<std::uint64_t>(value * factor);
+    }
+  throw InputError(option + ": unknown unit in '" + text + "' (B, KB, MB, GB, TB, KiB, MiB, GiB)");
+}
+
+void add_memory_option(po::options_description& desc) {
+  desc.add_options()("memory-per-rank", po::value<std::string>(),
+                     "refuse to start when the memory plan exceeds this per rank (e.g. 12GB, 11GiB; default: this "
+                     "node's memory divided by the ranks on it)");
+}
+
+std::uint64_t memory_per_rank(const po::variables_map& vm, const parallel::Communicator& comm) {
+  if (vm.count("memory-per-rank")) {
+    const std::uint64_t limit = parse_size(vm["memory-per-rank"].as<std::string>(), "--memory-per-rank");
+    require(limit > 0, "--memory-per-rank must be positive");
+    return limit;
+  }
+  return pipeline::default_memory_per_rank(comm);
 }
 
 }  // namespace srr::app

@@ -56,9 +56,8 @@ int run_calibrate(int argc, char** argv) {
       ("overwrite", "allow replacing an srr calibration file made with other settings (never any other file)")
       ("no-xtx", "skip XᵀX (QERA-exact needs it; it costs m(m+1)/2 doubles per input)")
       ("panel-mib", po::value<int>()->default_value(256), "bound on one XᵀX column panel per rank (MiB)")
-      ("memory-per-rank", po::value<std::string>(), "refuse to start when the memory plan exceeds this per rank "
-       "(e.g. 12G; default: this node's memory divided by the ranks on it)")
       ("json", "print a one-line JSON summary on stdout");
+  add_memory_option(desc);
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
   init_logging({.level = vm["log-level"].as<std::string>(), .file = vm["log-file"].as<std::string>(), .rank = comm.rank()});
@@ -96,8 +95,7 @@ int run_calibrate(int argc, char** argv) {
   }
   const auto plan = pipeline::calibrate_plan(config, model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight")),
                                              most_tokens, windows.front().size(), with_xtx, cs.panel_bytes);
-  const std::uint64_t limit = vm.count("memory-per-rank") ? pipeline::parse_bytes(vm["memory-per-rank"].as<std::string>())
-                                                          : pipeline::default_memory_per_rank(comm);
+  const std::uint64_t limit = memory_per_rank(vm, comm);
   pipeline::check_memory_plans({plan}, limit, comm);
 
   // Rank 0 locks and checks --out before any work; its verdict reaches every rank, so all leave together.

@@ -46,9 +46,8 @@ int run_eval(int argc, char** argv) {
        "(e.g. srr export's: --model DIR --adapter DIR)")
       ("calib", po::value<std::string>(), "calibration file for --quantize (from srr calibrate)")
       ("skip-fp32", "do not evaluate the FP32 model")
-      ("memory-per-rank", po::value<std::string>(), "refuse to start when the memory plan exceeds this per rank "
-       "(e.g. 12G; default: this node's memory divided by the ranks on it)")
       ("json", "print a one-line JSON result on stdout");
+  add_memory_option(desc);
   add_method_options(desc);
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
@@ -84,8 +83,7 @@ int run_eval(int argc, char** argv) {
                                                        vm.count("calib") > 0);
     for (std::size_t i = 1; i < worker.items.size(); ++i) plans.front().items.push_back(worker.items[i]);
   }
-  const std::uint64_t limit = vm.count("memory-per-rank") ? pipeline::parse_bytes(vm["memory-per-rank"].as<std::string>())
-                                                          : pipeline::default_memory_per_rank(comm);
+  const std::uint64_t limit = memory_per_rank(vm, comm);
   pipeline::check_memory_plans(plans, limit, comm);
   out["memory_plan"] = plans.front().to_json();
 

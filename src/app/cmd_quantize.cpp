@@ -49,9 +49,8 @@ int run_quantize(int argc, char** argv) {
        "ranks per worker: g > 1 runs each layer's SVDs and QERA-exact eigendecompositions on a BLACS grid of g "
        "ranks (np − 1 must be a multiple of g)")
       ("dist-block", po::value<int>()->default_value(64),
-       "group mode: ScaLAPACK block size; eigendecompositions smaller than 2·block·(grid side) stay on the leader")
-      ("memory-per-rank", po::value<std::string>(), "refuse to start when the memory plan exceeds this per rank "
-       "(e.g. 12G; default: this node's memory divided by the ranks on it)");
+       "group mode: ScaLAPACK block size; eigendecompositions smaller than 2·block·(grid side) stay on the leader");
+  add_memory_option(desc);
   add_method_options(desc);
   po::variables_map vm;
   // Every rank parses the same arguments, so a bad option fails everywhere alike, before MPI starts.
@@ -73,8 +72,7 @@ int run_quantize(int argc, char** argv) {
   const auto ckpt = model::Checkpoint::open(job.model);
   const auto rank = static_cast<int>(job.method.layer.rank);
   const bool rxx = job.method.scale.kind == qer::ScaleKind::QeraExact;
-  const std::uint64_t limit = vm.count("memory-per-rank") ? pipeline::parse_bytes(vm["memory-per-rank"].as<std::string>())
-                                                          : pipeline::default_memory_per_rank(world);
+  const std::uint64_t limit = memory_per_rank(vm, world);
   pipeline::check_memory_plans({pipeline::quantize_worker_plan(ckpt.config(), rank, job.method.float64, rxx),
                                 pipeline::quantize_master_plan(ckpt.config(), rank)},
                                limit, world);

@@ -28,27 +28,6 @@ constexpr const char* kUsage =
     "model.safetensors.index.json, tokenizer.json. The values are random; the shapes, dtype, sizes and layout\n"
     "are the model's. DIR appears only when complete.";
 
-/// "5GB", "500MB", "1.5GiB", "123456" (bytes) → bytes; decimal units as save_pretrained's max_shard_size.
-std::uint64_t parse_size(const std::string& text) {
-  std::size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    throw InputError("--max-shard-size: '" + text + "' is not a size such as 5GB, 500MB or a byte count");
-  }
-  const std::string unit = text.substr(used);
-  const std::pair<const char*, double> units[] = {{"", 1},          {"B", 1},           {"KB", 1e3},
-                                                  {"MB", 1e6},      {"GB", 1e9},        {"TB", 1e12},
-                                                  {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0}};
-  for (const auto& [name, factor] : units)
-    if (unit == name) {
-      require(value >= 0 && value * factor < 1e18, "--max-shard-size: '", text, "' is out of range");
-      return static_cast<std::uint64_t>(value * factor);
-    }
-  throw InputError("--max-shard-size: unknown unit in '" + text + "' (B, KB, MB, GB, TB, KiB, MiB, GiB)");
-}
-
 model::DType dtype_from_option(const std::string& name) {
   if (name == "bf16") return model::DType::BF16;
   if (name == "fp16") return model::DType::F16;
@@ -95,7 +74,7 @@ int run_synthetic(int argc, char** argv) {
   require(s.config.layers >= 1 && s.config.layers <= 1000, "--layers must be in 1..1000, got ", s.config.layers);
   require(s.config.vocab >= 1, "--vocab must be positive, got ", s.config.vocab);
   s.dtype = dtype_from_option(vm["dtype"].as<std::string>());
-  s.max_shard_bytes = parse_size(vm["max-shard-size"].as<std::string>());
+  s.max_shard_bytes = parse_size(vm["max-shard-size"].as<std::string>(), "--max-shard-size");
   s.seed = vm["seed"].as<std::uint64_t>();
   s.tokenizer = vm.count("no-tokenizer") == 0;
   model::validate_config(s.config, "--shape " + vm["shape"].as<std::string>());

@@ -159,28 +159,6 @@ std::uint64_t default_memory_per_rank(const parallel::Communicator& comm) {
   return total == 0 ? ~u64{0} : total / ranks;
 }
 
-std::uint64_t parse_bytes(const std::string& text) {
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  std::string unit = text.substr(used);
-  if (unit.ends_with("iB")) unit.resize(unit.size() - 2);
-  else if (unit.ends_with("B")) unit.resize(unit.size() - 1);
-  double scale = 0;
-  if (unit.empty()) scale = 1;
-  else if (unit == "K" || unit == "k") scale = 1024.0;
-  else if (unit == "M") scale = 1024.0 * 1024;
-  else if (unit == "G") scale = 1024.0 * 1024 * 1024;
-  else if (unit == "T") scale = 1024.0 * 1024 * 1024 * 1024;
-  require(used > 0 && scale > 0 && std::isfinite(v) && v > 0, "--memory-per-rank '", text,
-          "' is not a size (e.g. 24G, 1.5GiB, 512M, or bytes)");
-  return static_cast<u64>(v * scale);
-}
-
 void check_memory_plans(const std::vector<MemoryPlan>& plans, u64 limit, const parallel::Communicator& comm) {
   if (comm.rank() == 0)
     for (const auto& p : plans) SRR_LOG(info) << "memory plan: " << p.describe() << " (limit " << format_bytes(limit) << " per rank)";

@@ -60,8 +60,6 @@ MemoryPlan quantize_master_plan(const model::LlamaConfig& c, int rank);
 /// Collective: the default --memory-per-rank, MemTotal of this node divided by the ranks on it
 /// (MPI_Comm_split_type SHARED).
 std::uint64_t default_memory_per_rank(const parallel::Communicator& comm);
-/// "24G", "1.5GiB", "512M", "1000000" (bytes) → bytes. InputError naming --memory-per-rank otherwise.
-std::uint64_t parse_bytes(const std::string& text);
 /// Logs every plan (rank 0) and throws InputError (one line, exit code 2) when one exceeds `limit`.
 void check_memory_plans(const std::vector<MemoryPlan>& plans, std::uint64_t limit, const parallel::Communicator& comm);
 

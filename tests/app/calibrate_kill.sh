@@ -9,6 +9,7 @@
 set -uo pipefail
 srr=$1 mpiexec=$2 text=$3 dir=$4 trials=$5
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/../common/kill_session.sh"
 rm -rf "$dir"
 mkdir -p "$dir/tmp" "$dir/shm"
 export TMPDIR=$dir/tmp OMPI_MCA_btl_vader_backing_directory=$dir/shm
@@ -32,20 +33,8 @@ seed=${SRR_KILL_SEED:-$(( $(date +%s) % 32768 ))}
 RANDOM=$seed
 echo "kill schedule seed: $seed (rerun with SRR_KILL_SEED=$seed to replay it)"
 
-kill_run() {
-  local delay_ms=$1 out=$2 log=$3
-  rm -f "$dir/sid"
-  ( setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/sid" "$mpiexec" -n 2 "$srr" "${args[@]}" --out "$out" \
-      >"$log" 2>&1; true ) &
-  local waiter=$!
-  for _ in $(seq 200); do [ -s "$dir/sid" ] && break; sleep 0.01; done
-  local sid
-  sid=$(cat "$dir/sid") || fail "the job did not start"
-  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  pkill -KILL -s "$sid"
-  wait "$waiter"
-  for _ in $(seq 100); do pgrep -s "$sid" >/dev/null || break; sleep 0.05; done
-  pgrep -s "$sid" >/dev/null && fail "processes of killed job $sid survived"
+kill_run() {  # kill_run DELAY_MS OUT LOG
+  kill_session "$dir" "$1" "$3" "$mpiexec" -n 2 "$srr" "${args[@]}" --out "$2"
 }
 
 partial=0

@@ -13,6 +13,7 @@ set -uo pipefail
 srr=$1 tool=$2 mpiexec=$3 model=$4 dir=$5 trials=$6
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/../common/kill_session.sh"
 
 rm -rf "$dir"
 mkdir -p "$dir/tmp" "$dir/shm"
@@ -41,20 +42,7 @@ echo "kill schedule seed: $seed (rerun with SRR_KILL_SEED=$seed to replay it)"
 # process of it to be gone, and classifies the moment by what the store holds afterwards.
 kill_run() {
   local np=$1 delay_ms=$2 store=$3 log=$4
-  # The job leads a session of its own (its ranks are in other process groups, but in that session); the
-  # subshell around it keeps the shell from reporting the kill.
-  rm -f "$dir/sid"
-  ( setsid bash -c 'echo $$ > "$0"; exec "$@"' "$dir/sid" "$mpiexec" -n "$np" "$srr" "${args[@]}" --out "$store" \
-      >"$log" 2>&1; true ) &
-  local waiter=$!
-  for _ in $(seq 200); do [ -s "$dir/sid" ] && break; sleep 0.01; done
-  local sid
-  sid=$(cat "$dir/sid") || fail "the job did not start"
-  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
-  pkill -KILL -s "$sid"
-  wait "$waiter"
-  for _ in $(seq 100); do pgrep -s "$sid" >/dev/null || break; sleep 0.05; done
-  pgrep -s "$sid" >/dev/null && fail "processes of killed job $sid survived"
+  kill_session "$dir" "$delay_ms" "$log" "$mpiexec" -n "$np" "$srr" "${args[@]}" --out "$store"
   kills=$((kills + 1))
   if [ ! -e "$store" ]; then
     before_store=$((before_store + 1))
