@@ -10,10 +10,7 @@ set -uo pipefail
 srr=$1 mpiexec=$2 text=$3 dir=$4 trials=$5
 fail() { echo "FAIL: $*" >&2; exit 1; }
 source "$(dirname "$0")/../common/kill_session.sh"
-rm -rf "$dir"
-mkdir -p "$dir/tmp" "$dir/shm"
-export TMPDIR=$dir/tmp OMPI_MCA_btl_vader_backing_directory=$dir/shm
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+kill_test_dir "$dir"
 
 "$srr" synthetic --shape llama2-7b --hidden 256 --heads 4 --kv-heads 4 --intermediate 688 --vocab 1000 --layers 8 \
   --out "$dir/model" >/dev/null || fail "srr synthetic"

@@ -20,3 +20,12 @@ kill_session() {
   pgrep -s "$sid" >/dev/null && fail "processes of killed job $sid survived"
   return 0
 }
+
+# kill_test_dir DIR: a fresh DIR for a kill test. Killed jobs leave Open MPI's session directory and
+# shared-memory segments behind: they are kept in DIR. One BLAS thread per rank, so results are reproducible.
+kill_test_dir() {
+  rm -rf "$1"
+  mkdir -p "$1/tmp" "$1/shm"
+  export TMPDIR=$1/tmp OMPI_MCA_btl_vader_backing_directory=$1/shm
+  export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+}

@@ -15,11 +15,7 @@ srr=$1 tool=$2 mpiexec=$3 model=$4 dir=$5 trials=$6
 fail() { echo "FAIL: $*" >&2; exit 1; }
 source "$(dirname "$0")/../common/kill_session.sh"
 
-rm -rf "$dir"
-mkdir -p "$dir/tmp" "$dir/shm"
-# Killed jobs leave Open MPI's session directory and shared-memory segments behind: keep them in $dir.
-export TMPDIR=$dir/tmp OMPI_MCA_btl_vader_backing_directory=$dir/shm
-export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+kill_test_dir "$dir"
 
 [ -f "$model" ] || fail "missing checkpoint $model (is SRR_DATA_DIR right?)"
 # Small layers: writing (with its two fsyncs) is a large share of each layer's time, so kills hit writes.
