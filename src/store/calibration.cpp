@@ -184,9 +184,6 @@ void create_calibration(const fs::path& path, const std::vector<CalibrationInput
   const json identity = {{"checkpoint", parse_or_null(checkpoint_identity, "checkpoint identity")},
                          {"inputs", inputs.size()}};
   require_free_space(path, calibration_file_bytes(inputs), "the calibration file '" + path.string() + "'");
-  Hid fapl(SRR_H5_CALL(H5Pcreate(H5P_FILE_ACCESS), path.string()));
-  // Superblock v0, as the store: no "open for writing" flag, so a file left open by a killed run reopens.
-  SRR_H5_CALL(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_EARLIEST, H5F_LIBVER_V18), path.string());
   write_hdf5_atomic(path, [&](hid_t file, const std::string& name) {
     write_string_attribute(file, "format", kFormat, name);
     write_int_attribute(file, "format_version", kFormatVersion, name);
@@ -204,7 +201,7 @@ void create_calibration(const fs::path& path, const std::vector<CalibrationInput
       create_dataset(g.get(), "done", file_type<std::uint8_t>(), {}, true, name);
     }
     group_list.close(name);
-  }, Replace::allowed, fapl.get());
+  }, Replace::allowed);
 }
 
 // ---- CalibrationWriter ----
