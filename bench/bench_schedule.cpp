@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "bench/options.hpp"
+#include "la/lapack.hpp"
 #include "model/linear_inputs.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/plan.hpp"
@@ -179,33 +180,17 @@ struct CostModel {
 
   explicit CostModel(const Options& o) {
     const double s[3][2] = {{4096, 4096}, {4096, 11008}, {11008, 4096}};
-    double M[3][4];
-    for (int i = 0; i < 3; ++i) {
+    // Columns scaled to order one so the 3×3 system is well conditioned; solved by LAPACK (?gesv).
+    const double scale[3] = {1e-7, 1e-11, 1e-11};
+    la::Matrix<double> A(3, 3), x(3, 1);
+    for (la::index_t i = 0; i < 3; ++i) {
       const double m = s[i][0], n = s[i][1];
       const std::string key = std::to_string(static_cast<int>(m)) + "x" + std::to_string(static_cast<int>(n));
-      M[i][0] = m * n, M[i][1] = m * m * n, M[i][2] = m * m * m, M[i][3] = o.t.at(key);
+      A(i, 0) = m * n * scale[0], A(i, 1) = m * m * n * scale[1], A(i, 2) = m * m * m * scale[2];
+      x(i, 0) = o.t.at(key);
     }
-    // Gaussian elimination with partial pivoting on the 3×3 system (scaled columns keep it well conditioned).
-    const double scale[3] = {1e-7, 1e-11, 1e-11};
-    for (auto& row : M)
-      for (int j = 0; j < 3; ++j) row[j] *= scale[j];
-    for (int k = 0; k < 3; ++k) {
-      int p = k;
-      for (int i = k + 1; i < 3; ++i)
-        if (std::fabs(M[i][k]) > std::fabs(M[p][k])) p = i;
-      std::swap(M[k], M[p]);
-      for (int i = k + 1; i < 3; ++i) {
-        const double f = M[i][k] / M[k][k];
-        for (int j = k; j < 4; ++j) M[i][j] -= f * M[k][j];
-      }
-    }
-    double x[3];
-    for (int k = 2; k >= 0; --k) {
-      double v = M[k][3];
-      for (int j = k + 1; j < 3; ++j) v -= M[k][j] * x[j];
-      x[k] = v / M[k][k];
-    }
-    a = x[0] * scale[0], b = x[1] * scale[1], c = x[2] * scale[2];
+    la::gesv(A, x);
+    a = x(0, 0) * scale[0], b = x(1, 0) * scale[1], c = x(2, 0) * scale[2];
     e = std::sqrt(o.scale4 / std::pow(4096.0, 3) * o.scale11 / std::pow(11008.0, 3));
   }
   double layer(double m, double n) const { return a * m * n + b * m * m * n + c * m * m * m; }

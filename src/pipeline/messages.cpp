@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "pipeline/messages.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -32,7 +33,7 @@ std::vector<std::byte> code_and_text(int code, const std::string& text) {
   const auto c = static_cast<std::int32_t>(code);
   std::vector<std::byte> out(sizeof c + text.size());
   std::memcpy(out.data(), &c, sizeof c);
-  if (!text.empty()) std::memcpy(out.data() + sizeof c, text.data(), text.size());
+  std::ranges::copy(bytes_of(text), out.begin() + sizeof c);
   return out;
 }
 

@@ -196,10 +196,10 @@ void master_loop(const parallel::Communicator& world, int group_size, Run& run, 
   }
 }
 
-/// A worker's loop for np > 1 (a group's leader with g > 1): returns the exit code the master sends with
-/// Stop, after finishing the group. Failures of a layer (or of the worker's set-up, reported at its first
+/// A worker's loop for np > 1 (a group's leader with g > 1): returns at the master's Stop, after finishing
+/// the group. Failures of a layer (or of the worker's set-up, reported at its first
 /// assignment) go to the master as Failure; only a broken protocol escapes as an exception.
-int worker_loop(const parallel::Communicator& world, const QuantizeJob& job, const WorkerGroup& group) {
+void worker_loop(const parallel::Communicator& world, const QuantizeJob& job, const WorkerGroup& group) {
   std::unique_ptr<LayerWorker> worker;
   std::optional<Failure> setup_failure;
   try {
@@ -228,7 +228,7 @@ int worker_loop(const parallel::Communicator& world, const QuantizeJob& job, con
       const int code = receive_stop(world, 0).exit_code;
       const auto report = group.finish(code, peak_rss_kib());
       send(world, 0, Bye{worker ? worker->scales_built() : 0, report.peak_kib});
-      return code;
+      return;
     } else {
       throw ProtocolError(detail::concat("unexpected message with tag ", static_cast<int>(m.tag), " from the master"));
     }
@@ -300,18 +300,23 @@ int run_quantize_job(const parallel::Communicator& world, const QuantizeJob& job
       setup_error = std::current_exception();
     }
   }
+  // Rank 0 reports the outcome and carries the job's exit code. The other ranks exit 0 even when the job
+  // failed: a rank leaving with a non-zero code makes mpiexec kill rank 0 before it has printed why.
   status = world.bcast_value(status, 0, parallel::Wait::Poll);
   if (status != 0) {
     if (setup_error) std::rethrow_exception(setup_error);
-    return status;
+    return 0;
   }
 
   const WorkerGroup group(world, job.group_size);
   if (rank != 0) {
     try {
-      if (!group.server()) return worker_loop(world, job, group);
-      group.serve();
-      return group.finish(0, peak_rss_kib()).exit_code;
+      if (!group.server()) worker_loop(world, job, group);
+      else {
+        group.serve();
+        group.finish(0, peak_rss_kib());
+      }
+      return 0;
     } catch (const std::exception& e) {
       abort_job(rank, e);
     }
