@@ -219,15 +219,15 @@ la::Eig<double> DistributedSvdEngine::symmetric_eigen(const Matrix<double>& R, b
   return eigen(grid_, h, R);
 }
 
-Matrix<double> DistributedSvdEngine::cholesky(const Matrix<double>& R) const {
+void DistributedSvdEngine::cholesky(Matrix<double>& A) const {
   if (!is_root()) throw Error("DistributedSvdEngine::cholesky is called by the grid's rank 0");
-  SRR_ASSERT(R.rows() == R.cols());
-  if (!distributes_factor(R.rows())) return local_.cholesky(R);
-  const Header h = exchange_header(grid_.communicator(), {Cholesky, R.rows(), R.rows(), 0, 0, 0, 0, 0, 0, block_});
+  SRR_ASSERT(A.rows() == A.cols());
+  if (!distributes_factor(A.rows())) return local_.cholesky(A);
+  const Header h = exchange_header(grid_.communicator(), {Cholesky, A.rows(), A.rows(), 0, 0, 0, 0, 0, 0, block_});
   Matrix<double> U;
-  const int info = cholesky_on_grid(grid_, h, R, U);
+  const int info = cholesky_on_grid(grid_, h, A, U);
   if (info != 0) throw la::LapackError("pdpotrf", info);  // not positive definite: the caller adds a ridge
-  return U;
+  A = std::move(U);
 }
 
 template <class T>

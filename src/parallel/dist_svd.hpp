@@ -67,7 +67,7 @@ public:
   /// Upper Cholesky factor of R by p?potrf (root only; throws la::LapackError naming pdpotrf, on the root
   /// alone, when R is not positive definite). Collective over the grid's communicator like
   /// symmetric_eigen(), with the same size rule (distributes_factor()).
-  Matrix<double> cholesky(const Matrix<double>& R) const override;
+  void cholesky(Matrix<double>& A) const override;
   /// X ← U·X by p?trmm and X ← U⁻¹·X by p?trsm (root only), U upper triangular: the triangular scale's
   /// products in group mode. U and X are scattered on every call. Collective over the grid's communicator.
   void upper_times(const Matrix<float>& U, Matrix<float>& X) const override;

@@ -102,7 +102,7 @@ Scale Scale::upper(Matrix<double> U) {
     SRR_ASSERT(U(i, i) != 0);
     lo = std::min(lo, std::fabs(U(i, i)));
     hi = std::max(hi, std::fabs(U(i, i)));
-    for (index_t j = 0; j < i; ++j) U(i, j) = 0;
+    std::fill(U.col(i) + i + 1, U.col(i) + s.dim_, 0.0);  // column by column: the storage order
   }
   s.report_.condition = s.dim_ > 0 ? hi / lo : 1;  // a lower bound of the true condition number
   s.S_ = std::move(U);
@@ -271,18 +271,23 @@ double norm1(const Matrix<double>& R) {
 Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const SvdEngine* engine) {
   const double anorm = norm1(R);
   require(anorm > 0, "R_xx is zero: QERA-exact needs non-zero activations");
-  const auto factor = [&](const Matrix<double>& A, Matrix<double>& U) {
+  const LocalSvdEngine local({});
+  // U ← chol(R + shift·I) in place. U is one buffer for every attempt: copy-assigning R into it reuses its
+  // pages, where a fresh m×m matrix per attempt costs as much in page faults as the copy itself.
+  Matrix<double> U;
+  const auto factor = [&](double shift) {
+    U = R;
+    for (index_t i = 0; i < U.rows(); ++i) U(i, i) += shift;
     try {
-      U = engine ? engine->cholesky(A) : LocalSvdEngine({}).cholesky(A);
+      engine ? engine->cholesky(U) : local.cholesky(U);
       return true;
     } catch (const la::LapackError&) {
       return false;
     }
   };
   ScaleReport report;
-  Matrix<double> U;
   double rcond = 0, shift = 0;
-  bool accepted = factor(R, U);
+  bool accepted = factor(0);
   if (accepted) {
     rcond = la::pocon(Uplo::Upper, U, anorm);
     accepted = rcond >= floor_rel;
@@ -291,10 +296,8 @@ Scale qera_exact_cholesky_root(const Matrix<double>& R, double floor_rel, const 
     double ridge = std::max(floor_rel, std::numeric_limits<double>::epsilon());
     for (int attempt = 0;; ++attempt, ridge *= 10) {
       require(attempt < 20, "R_xx could not be factored even with a ridge of ", ridge, "·‖R_xx‖₁");
-      Matrix<double> A = R;
       shift = ridge * anorm;
-      for (index_t i = 0; i < A.rows(); ++i) A(i, i) += shift;
-      if (factor(A, U)) {
+      if (factor(shift)) {
         rcond = la::pocon(Uplo::Upper, U, anorm * (1 + ridge));
         break;
       }

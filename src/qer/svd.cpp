@@ -139,13 +139,10 @@ TruncatedSvd<double> LocalSvdEngine::top(const Matrix<double>& A, index_t k, boo
 la::Eig<double> LocalSvdEngine::symmetric_eigen(const Matrix<double>& R, bool vectors) const {
   return la::syevd(R, vectors);
 }
-Matrix<double> SvdEngine::cholesky(const Matrix<double>& R) const {
-  SRR_ASSERT(R.rows() == R.cols());
-  Matrix<double> U = R;
-  la::potrf(la::Uplo::Upper, U);
-  for (index_t j = 0; j < U.cols(); ++j)
-    for (index_t i = j + 1; i < U.rows(); ++i) U(i, j) = 0;
-  return U;
+void SvdEngine::cholesky(Matrix<double>& A) const {
+  SRR_ASSERT(A.rows() == A.cols());
+  la::potrf(la::Uplo::Upper, A);
+  for (index_t j = 0; j < A.cols(); ++j) std::fill(A.col(j) + j + 1, A.col(j) + A.rows(), 0.0);
 }
 void SvdEngine::upper_times(const Matrix<float>& U, Matrix<float>& X) const {
   la::trmm(la::Side::Left, la::Uplo::Upper, Op::N, la::Diag::NonUnit, 1.0f, U, X);

@@ -65,9 +65,11 @@ public:
                                    Rng& rng) const = 0;
   /// R = Z·diag(w)·Zᵀ, w ascending (lower triangle of R read), as la::syevd.
   virtual la::Eig<double> symmetric_eigen(const Matrix<double>& R, bool vectors = true) const = 0;
-  /// Upper Cholesky factor U of the symmetric positive definite R (UᵀU = R, upper triangle of R read, zeros
-  /// below the diagonal). Throws la::LapackError when R is not numerically positive definite.
-  virtual Matrix<double> cholesky(const Matrix<double>& R) const;
+  /// A ← U, the upper Cholesky factor of the symmetric positive definite A (UᵀU = A, upper triangle of A
+  /// read, zeros written below the diagonal). In place, so that a caller factoring m×m matrices reuses one
+  /// buffer (first-touch page faults cost as much as the copy). Throws la::LapackError when A is not
+  /// numerically positive definite; A is then garbage.
+  virtual void cholesky(Matrix<double>& A) const;
   /// X ← U·X (trmm) and X ← U⁻¹·X (trsm) for upper triangular, invertible U (strictly lower part not read).
   virtual void upper_times(const Matrix<float>& U, Matrix<float>& X) const;
   virtual void upper_times(const Matrix<double>& U, Matrix<double>& X) const;
