@@ -102,6 +102,21 @@ struct CapturedInput {
   index_t rows = 0;  ///< filled so far
 };
 
+/// Resets `inputs` to capture `keys` (input key → width) over `tokens` rows, keeping the buffers of inputs
+/// whose width is unchanged.
+void capture_into(std::vector<CapturedInput>& inputs, const std::vector<std::pair<std::string, index_t>>& keys,
+                  index_t tokens) {
+  inputs.resize(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto& in = inputs[i];
+    const auto& [key, m] = keys[i];
+    in.key = key;
+    in.stats = qer::make_statistics(m, false);
+    if (in.X.rows() != tokens || in.X.cols() != m) in.X = Matrix<double>(tokens, m);
+    in.rows = 0;
+  }
+}
+
 class LayerCalibrator {
 public:
   LayerCalibrator(const CalibrationSettings& settings, const parallel::Communicator& comm, StatisticsSink* sink,
@@ -121,7 +136,6 @@ public:
       if (write) timed_write([&] { sink_->begin(in.key, s); });
       if (settings_.with_xtx) xtx_panels(in, write);
       if (write) timed_write([&] { sink_->end(); });
-      in.X = Matrix<double>();  // the activations of this input are no longer needed
     }
     if (comm_.rank() == 0) timed_write([&] { sink_->commit(); });
   }
@@ -189,6 +203,7 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
   comm.bcast(std::span<int>(kept), 0);
 
   LayerCalibrator calibrator(settings, comm, sink, report);
+  std::vector<CapturedInput> inputs;
   for (int l = 0; l < layers; ++l) {
     t.restart();
     const model::DecoderLayer layer = model::DecoderLayer::load(ckpt, l);
@@ -198,9 +213,9 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
       ++report.layers_kept;
       continue;
     }
-    std::vector<CapturedInput> inputs;
-    for (const auto& [key, m] : layer_inputs(ckpt, l))
-      inputs.push_back({key, qer::make_statistics(m, false), Matrix<double>(my_tokens, m), 0});
+    // Every decoder layer has inputs of the same widths: their token buffers are allocated once and reused,
+    // so that the heap does not fragment layer after layer (peak RSS independent of depth, app.depth_rss).
+    capture_into(inputs, layer_inputs(ckpt, l), my_tokens);
     double statistics_s = 0;
     for (auto& X : hidden) {
       std::set<std::string> seen;  // q/k/v and gate/up report one input three and two times
