@@ -37,6 +37,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/heap.hpp"
 #include "base/timer.hpp"
 #include "bench/options.hpp"
 #include "la/lapack.hpp"
@@ -278,6 +279,7 @@ int vs_peer(const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  srr::keep_freed_memory();
   const Options opt = parse(argc, argv);
   if (opt.vs_peer) {
     // OpenBLAS reads its thread count when it loads: re-execute with it set, so srr and the peer agree.

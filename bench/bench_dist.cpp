@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "base/heap.hpp"
 #include "base/timer.hpp"
 #include "bench/options.hpp"
 #include "parallel/dist_svd.hpp"
@@ -106,6 +107,7 @@ void bench_eig(const DistributedSvdEngine& engine, index_t n) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  srr::keep_freed_memory();
   MpiEnvironment env(argc, argv);
   try {
     const Options o = parse(argc, argv);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "base/heap.hpp"
 #include "base/rng.hpp"
 #include "base/timer.hpp"
 #include "la/lapack.hpp"
@@ -125,6 +126,7 @@ void run(const char* label, const std::filesystem::path& path, int ctx, int wind
 }  // namespace
 
 int main(int argc, char** argv) {
+  srr::keep_freed_memory();
   parallel::MpiEnvironment env(argc, argv);
   const auto self = parallel::Communicator::world();
   std::filesystem::path data = std::getenv("SRR_DATA_DIR") ? std::getenv("SRR_DATA_DIR") : "../shared/data";

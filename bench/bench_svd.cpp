@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/heap.hpp"
 #include "base/timer.hpp"
 #include "bench/options.hpp"
 #include "la/lapack.hpp"
@@ -82,6 +83,7 @@ void study(const char* label, const Matrix<float>& A, const Options& opt) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  srr::keep_freed_memory();
   const Options opt = parse(argc, argv);
   const auto W = synthetic_weight({.in = opt.size, .out = opt.size, .seed = 1});
   const auto Wf = W.cast<float>();

@@ -8,6 +8,7 @@
 
 #include "app/commands.hpp"
 #include "base/error.hpp"
+#include "base/heap.hpp"
 
 namespace {
 
@@ -39,6 +40,7 @@ void usage(std::ostream& os) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  srr::keep_freed_memory();
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(std::cout);
     return argc < 2 ? 2 : 0;
