@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
@@ -381,8 +382,14 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
 
   Stopwatch metric_time;
   out.rel_error_scaled = scaled_error(ctx, out, SE);
-  const Matrix<T> delta = minus_product(minus(W, out.Q), out.L, out.R);
-  out.rel_error = std::sqrt(la::frobenius2(delta) / la::frobenius2(W));
+  std::optional<Matrix<T>> delta;  // W − Q − L·R, formed only when a metric needs it
+  const auto residual = [&]() -> const Matrix<T>& {
+    if (!delta) delta = minus_product(minus(W, out.Q), out.L, out.R);
+    return *delta;
+  };
+  // With S = I the scaled error is the plain one, computed by the same operations: the same bits.
+  out.rel_error = scale.form() == Scale::Form::Identity ? out.rel_error_scaled
+                                                         : std::sqrt(la::frobenius2(residual()) / la::frobenius2(W));
   // With SᵀS = R_xx + δI, tr(ΔᵀR_xxΔ) = ‖SΔ‖² − δ‖Δ‖² and tr(WᵀR_xxW) = ‖SW‖² − δ‖W‖²: all known already.
   if (rxx && scale.exact_root() && &scale == &S && settings.diagnostics == Diagnostics::Basic) {
     const double d = scale.root_shift(), es2 = out.rel_error_scaled * out.rel_error_scaled;
@@ -393,7 +400,7 @@ LayerResult<T> decompose_layer(const Matrix<T>& W, const Scale& S, const LayerSe
       out.rel_error_act = (es2 * ctx.sw2 - d * out.rel_error * out.rel_error * w2) / (ctx.sw2 - d * w2);
     }
   } else if (rxx) {
-    out.rel_error_act = quadratic_trace(*rxx, delta) / quadratic_trace(*rxx, W);
+    out.rel_error_act = quadratic_trace(*rxx, residual()) / quadratic_trace(*rxx, W);
   }
   out.seconds.set(Stage::Metrics, metric_time.seconds());
   out.seconds.set(Stage::Total, total.seconds());
