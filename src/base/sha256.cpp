@@ -4,6 +4,12 @@
 #include <bit>
 #include <cstring>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <immintrin.h>
+#define SRR_SHA_NI 1
+#endif
+
 #include "base/error.hpp"
 
 namespace srr {
@@ -25,7 +31,10 @@ constexpr std::array<std::uint32_t, 64> k_round = {
 Sha256::Sha256()
     : h_{0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19} {}
 
-void Sha256::block(const std::uint8_t* p) {
+namespace {
+
+/// The compression function of FIPS 180-4 §6.2.2 on one 64-byte block.
+void portable_block(std::array<std::uint32_t, 8>& state, const std::uint8_t* p) {
   std::array<std::uint32_t, 64> w;
   for (int i = 0; i < 16; ++i)
     w[i] = (std::uint32_t{p[4 * i]} << 24) | (std::uint32_t{p[4 * i + 1]} << 16) |
@@ -35,7 +44,7 @@ void Sha256::block(const std::uint8_t* p) {
     const std::uint32_t s1 = std::rotr(w[i - 2], 17) ^ std::rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
     w[i] = w[i - 16] + s0 + w[i - 7] + s1;
   }
-  std::uint32_t a = h_[0], b = h_[1], c = h_[2], d = h_[3], e = h_[4], f = h_[5], g = h_[6], h = h_[7];
+  std::uint32_t a = state[0], b = state[1], c = state[2], d = state[3], e = state[4], f = state[5], g = state[6], h = state[7];
   for (int i = 0; i < 64; ++i) {
     const std::uint32_t s1 = std::rotr(e, 6) ^ std::rotr(e, 11) ^ std::rotr(e, 25);
     const std::uint32_t ch = (e & f) ^ (~e & g);
@@ -52,14 +61,87 @@ void Sha256::block(const std::uint8_t* p) {
     b = a;
     a = t1 + t2;
   }
-  h_[0] += a;
-  h_[1] += b;
-  h_[2] += c;
-  h_[3] += d;
-  h_[4] += e;
-  h_[5] += f;
-  h_[6] += g;
-  h_[7] += h;
+  state[0] += a;
+  state[1] += b;
+  state[2] += c;
+  state[3] += d;
+  state[4] += e;
+  state[5] += f;
+  state[6] += g;
+  state[7] += h;
+}
+
+#if SRR_SHA_NI
+bool cpu_has_sha() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool sha = (b >> 29) & 1;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool ssse3 = (c >> 9) & 1, sse41 = (c >> 19) & 1;
+  return sha && ssse3 && sse41;
+}
+
+/// The compression function on the SHA extensions (Intel's SHA-NI description): the state is kept as the
+/// register pairs ABEF and CDGH that sha256rnds2 works on, four rounds per message-schedule vector.
+__attribute__((target("sha,sse4.1,ssse3"))) void sha_ni_blocks(std::array<std::uint32_t, 8>& h,
+                                                                 const std::uint8_t* p, std::size_t count) {
+  const __m128i byte_swap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+  __m128i cdab = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&h[0])), 0xB1);
+  __m128i hgfe = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(&h[4])), 0x1B);
+  __m128i abef = _mm_alignr_epi8(cdab, hgfe, 8);
+  __m128i cdgh = _mm_blend_epi16(hgfe, cdab, 0xF0);
+  for (; count > 0; --count, p += 64) {
+    const __m128i abef_in = abef, cdgh_in = cdgh;
+    __m128i w[4];  // W[4i .. 4i+3] of the message schedule, by i mod 4
+    for (int i = 0; i < 16; ++i) {
+      if (i < 4) {
+        w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 16 * i)), byte_swap);
+      } else {
+        __m128i next = _mm_sha256msg1_epu32(w[i % 4], w[(i + 1) % 4]);  // W[t−16] + σ0(W[t−15])
+        next = _mm_add_epi32(next, _mm_alignr_epi8(w[(i + 3) % 4], w[(i + 2) % 4], 4));  // + W[t−7]
+        w[i % 4] = _mm_sha256msg2_epu32(next, w[(i + 3) % 4]);                           // + σ1(W[t−2])
+      }
+      __m128i wk = _mm_add_epi32(w[i % 4], _mm_loadu_si128(reinterpret_cast<const __m128i*>(&k_round[4 * i])));
+      cdgh = _mm_sha256rnds2_epu32(cdgh, abef, wk);
+      wk = _mm_shuffle_epi32(wk, 0x0E);
+      abef = _mm_sha256rnds2_epu32(abef, cdgh, wk);
+    }
+    abef = _mm_add_epi32(abef, abef_in);
+    cdgh = _mm_add_epi32(cdgh, cdgh_in);
+  }
+  const __m128i feba = _mm_shuffle_epi32(abef, 0x1B);
+  const __m128i dchg = _mm_shuffle_epi32(cdgh, 0xB1);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&h[0]), _mm_blend_epi16(feba, dchg, 0xF0));  // DCBA
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(&h[4]), _mm_alignr_epi8(dchg, feba, 8));     // HGFE
+}
+#endif
+
+bool& use_hardware() {
+#if SRR_SHA_NI
+  static bool use = cpu_has_sha();
+#else
+  static bool use = false;
+#endif
+  return use;
+}
+
+}  // namespace
+
+bool Sha256::hardware() { return use_hardware(); }
+
+void Sha256::force_portable(bool portable) {
+#if SRR_SHA_NI
+  use_hardware() = !portable && cpu_has_sha();
+#else
+  (void)portable;
+#endif
+}
+
+void Sha256::blocks(const std::uint8_t* p, std::size_t count) {
+#if SRR_SHA_NI
+  if (use_hardware()) return sha_ni_blocks(h_, p, count);
+#endif
+  for (; count > 0; --count, p += 64) portable_block(h_, p);
 }
 
 void Sha256::update(std::span<const std::byte> data) {
@@ -74,10 +156,12 @@ void Sha256::update(std::span<const std::byte> data) {
     p += take;
     n -= take;
     if (buf_len_ < 64) return;
-    block(buf_.data());
+    blocks(buf_.data(), 1);
     buf_len_ = 0;
   }
-  for (; n >= 64; n -= 64, p += 64) block(p);
+  blocks(p, n / 64);
+  p += n / 64 * 64;
+  n %= 64;
   if (n > 0) std::memcpy(buf_.data(), p, n);
   buf_len_ = n;
 }

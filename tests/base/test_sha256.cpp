@@ -2,6 +2,7 @@
 // SHA-256 against the FIPS 180-2 / NIST example vectors and the published hash of a shared data file.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 
 #include "base/sha256.hpp"
@@ -49,4 +50,32 @@ TEST(Sha256, ChunkingDoesNotMatter) {
 TEST(Sha256, MatchesThePublishedHashOfStories260K) {
   const auto bytes = srr::model::test::read_file(srr::model::test::data_file("stories260K/stories260K.bin"));
   EXPECT_EQ(hash(bytes), "b0a507e7ad0f626624f17112325e66691f9076d622e1d3274d103d00299f2696");
+}
+
+// The SHA-extension path (used where the CPU has it) and the portable one agree on every length around the
+// block and padding boundaries and on long inputs, fed whole and in odd chunks.
+TEST(Sha256, HardwareAndPortableAgree) {
+  if (!Sha256::hardware()) GTEST_SKIP() << "this CPU has no SHA extensions; only the portable path exists";
+  std::string text;
+  for (int i = 0; i < 300000; ++i) text += static_cast<char>((i * 2654435761u) >> 13);
+  const auto both = [&](std::string_view s, std::size_t chunk) {
+    std::array<std::string, 2> out;
+    for (int portable = 0; portable < 2; ++portable) {
+      Sha256::force_portable(portable == 1);
+      Sha256 h;
+      for (std::size_t i = 0; i < s.size(); i += chunk) h.update(s.substr(i, chunk));
+      out[static_cast<std::size_t>(portable)] = h.hex_digest();
+    }
+    Sha256::force_portable(false);
+    return out;
+  };
+  for (std::size_t n = 0; n < 300; ++n) {
+    const auto [hw, sw] = both(std::string_view(text).substr(0, n), 1000);
+    ASSERT_EQ(hw, sw) << n;
+  }
+  for (std::size_t chunk : {1u, 63u, 64u, 65u, 4096u, 300000u}) {
+    const auto [hw, sw] = both(text, chunk);
+    EXPECT_EQ(hw, sw) << "chunk " << chunk;
+  }
+  EXPECT_TRUE(Sha256::hardware());
 }
