@@ -2,6 +2,7 @@
 #include "pipeline/calibration.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <set>
 
@@ -10,6 +11,7 @@
 #include "la/lapack.hpp"
 #include "model/forward.hpp"
 #include "model/linear_inputs.hpp"
+#include "pipeline/log.hpp"
 #include "pipeline/ranks.hpp"
 
 namespace srr::pipeline {
@@ -117,6 +119,16 @@ void capture_into(std::vector<CapturedInput>& inputs, const std::vector<std::pai
   }
 }
 
+/// One progress line per computed decoder layer: a 7B or 70B calibration runs for tens of minutes.
+void log_layer_done(int layer, int layers, const CalibrationReport& r, double elapsed) {
+  const int left = layers - 1 - layer;
+  SRR_LOG(info) << "calibrate: layer " << layer + 1 << "/" << layers << " done after " << std::lround(elapsed)
+                << " s (forward " << std::lround(r.forward_seconds) << " s, statistics "
+                << std::lround(r.statistics_seconds) << " s, reductions " << std::lround(r.reduce_seconds)
+                << " s, writing " << std::lround(r.write_seconds) << " s so far); about "
+                << std::lround(elapsed / r.layers_computed * left) << " s to go";
+}
+
 class LayerCalibrator {
 public:
   LayerCalibrator(const CalibrationSettings& settings, const parallel::Communicator& comm, StatisticsSink* sink,
@@ -204,6 +216,7 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
 
   LayerCalibrator calibrator(settings, comm, sink, report);
   std::vector<CapturedInput> inputs;
+  const Stopwatch run_time;
   for (int l = 0; l < layers; ++l) {
     t.restart();
     const model::DecoderLayer layer = model::DecoderLayer::load(ckpt, l);
@@ -234,6 +247,7 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
     report.forward_seconds += t.seconds() - statistics_s;
     calibrator.reduce_and_write(inputs);
     ++report.layers_computed;
+    if (comm.rank() == 0) log_layer_done(l, layers, report, run_time.seconds());
   }
   return report;
 }
