@@ -4,7 +4,6 @@
 // partial statistics are reduced onto rank 0 (max for LQER's running max, sums for Σx² and XᵀX), which
 // writes them before the next layer, so any rank count gives the same file up to float64 summation order
 // and a stopped run, rerun, keeps its finished layers.
-#include <algorithm>
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -15,14 +14,11 @@
 #include "app/logging.hpp"
 #include "app/text_options.hpp"
 #include "base/error.hpp"
-#include "base/file_lock.hpp"
 #include "base/files.hpp"
-#include "base/timer.hpp"
-#include "parallel/mpi.hpp"
-#include "model/checkpoint.hpp"
-#include "model/forward.hpp"
-#include "model/linear_inputs.hpp"
 #include "base/sha256.hpp"
+#include "base/timer.hpp"
+#include "model/checkpoint.hpp"
+#include "parallel/mpi.hpp"
 #include "pipeline/calibration.hpp"
 #include "pipeline/memory_plan.hpp"
 #include "store/calibration.hpp"
@@ -86,45 +82,16 @@ int run_calibrate(int argc, char** argv) {
 
   // The memory plan, before any work: the rank with the most windows holds the most hidden states.
   const pipeline::CalibrationSettings cs{with_xtx, static_cast<std::size_t>(panel_mib) << 20};
-  std::uint64_t most_tokens = 0;
-  for (int r = 0; r < comm.size(); ++r) {
-    std::uint64_t n = 0;
-    for (auto w = static_cast<std::size_t>(r); w < windows.size(); w += static_cast<std::size_t>(comm.size()))
-      n += windows[w].size();
-    most_tokens = std::max(most_tokens, n);
-  }
   const auto plan = pipeline::calibrate_plan(config, model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight")),
-                                             most_tokens, windows.front().size(), with_xtx, cs.panel_bytes);
-  const std::uint64_t limit = memory_per_rank(vm, comm);
-  pipeline::check_memory_plans({plan}, limit, comm);
+                                             pipeline::most_tokens_per_rank(windows, comm.size()),
+                                             windows.front().size(), with_xtx, cs.panel_bytes);
+  pipeline::check_memory_plans({plan}, memory_per_rank(vm, comm), comm);
 
-  // Rank 0 locks and checks --out before any work; its verdict reaches every rank, so all leave together.
-  std::optional<FileLock> lock;
-  std::exception_ptr refused;
-  int verdict = 0;
-  std::vector<store::CalibrationInput> layout;
-  for (int l = 0; l < config.layers; ++l)
-    for (const auto& [key, m] : pipeline::layer_inputs(ckpt, l)) layout.push_back({key, m, with_xtx});
-  if (comm.rank() == 0) {
-    try {
-      lock = store::lock_calibration(out, LockMode::exclusive);
-      remove_stale_temporaries(out);
-      const auto target =
-          store::check_calibration_target(out, settings.dump(), ckpt.identity(), vm.count("overwrite") > 0);
-      if (target == store::CalibrationTarget::absent || target == store::CalibrationTarget::replace)
-        store::create_calibration(out, layout, settings.dump(), ckpt.identity());
-      verdict = static_cast<int>(target);
-    } catch (const InputError&) {
-      refused = std::current_exception();
-      verdict = -1;
-    }
-  }
-  verdict = comm.bcast_value(verdict, 0, parallel::Wait::Poll);
-  if (verdict < 0) {
-    if (refused) std::rethrow_exception(refused);
-    return 2;
-  }
-  const auto target = static_cast<store::CalibrationTarget>(verdict);
+  const auto layout = pipeline::calibration_layout(ckpt, with_xtx);
+  const auto output = pipeline::open_calibration_output(out, layout, settings.dump(), ckpt.identity(),
+                                                        vm.count("overwrite") > 0, comm);
+  if (!output) return 0;  // refused: rank 0 reports it and exits 2
+  const auto target = output->target;
   if (target == store::CalibrationTarget::reuse) {
     SRR_LOG(info) << "calibrate: '" << out << "' already holds these statistics (same settings, same checkpoint, "
                   << "checksums intact); reused";

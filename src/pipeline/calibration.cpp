@@ -7,6 +7,7 @@
 #include <set>
 
 #include "base/error.hpp"
+#include "base/files.hpp"
 #include "base/timer.hpp"
 #include "la/lapack.hpp"
 #include "model/forward.hpp"
@@ -250,6 +251,52 @@ CalibrationReport calibrate(const model::Checkpoint& ckpt, const std::vector<std
     if (comm.rank() == 0) log_layer_done(l, layers, report, run_time.seconds());
   }
   return report;
+}
+
+std::vector<store::CalibrationInput> calibration_layout(const model::Checkpoint& ckpt, bool with_xtx) {
+  std::vector<store::CalibrationInput> layout;
+  for (int l = 0; l < ckpt.config().layers; ++l)
+    for (const auto& [key, m] : layer_inputs(ckpt, l)) layout.push_back({key, m, with_xtx});
+  return layout;
+}
+
+std::uint64_t most_tokens_per_rank(const std::vector<std::vector<int>>& windows, int ranks) {
+  std::uint64_t most = 0;
+  for (int r = 0; r < ranks; ++r) {
+    std::uint64_t n = 0;
+    for (auto w = static_cast<std::size_t>(r); w < windows.size(); w += static_cast<std::size_t>(ranks))
+      n += windows[w].size();
+    most = std::max(most, n);
+  }
+  return most;
+}
+
+std::optional<CalibrationOutput> open_calibration_output(const std::filesystem::path& out,
+                                                         const std::vector<store::CalibrationInput>& layout,
+                                                         const std::string& settings_json,
+                                                         const std::string& checkpoint_identity, bool overwrite,
+                                                         const parallel::Communicator& comm) {
+  CalibrationOutput output;
+  std::exception_ptr refused;
+  int verdict = 0;
+  if (comm.rank() == 0) {
+    try {
+      output.lock = store::lock_calibration(out, LockMode::exclusive);
+      remove_stale_temporaries(out);
+      output.target = store::check_calibration_target(out, settings_json, checkpoint_identity, overwrite);
+      if (output.target == store::CalibrationTarget::absent || output.target == store::CalibrationTarget::replace)
+        store::create_calibration(out, layout, settings_json, checkpoint_identity);
+      verdict = static_cast<int>(output.target);
+    } catch (const InputError&) {
+      refused = std::current_exception();
+      verdict = -1;
+    }
+  }
+  verdict = comm.bcast_value(verdict, 0, parallel::Wait::Poll);
+  if (refused) std::rethrow_exception(refused);
+  if (verdict < 0) return std::nullopt;
+  output.target = static_cast<store::CalibrationTarget>(verdict);
+  return output;
 }
 
 }  // namespace srr::pipeline

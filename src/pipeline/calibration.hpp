@@ -17,10 +17,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "base/file_lock.hpp"
 #include "model/checkpoint.hpp"
 #include "parallel/mpi.hpp"
 #include "qer/statistics.hpp"
@@ -109,5 +111,28 @@ std::size_t xtx_panel(const la::Matrix<double>& X, la::index_t rows, la::index_t
 
 /// The distinct inputs of decoder layer `layer` in the order calibrate() produces them, with their widths.
 std::vector<std::pair<std::string, la::index_t>> layer_inputs(const model::Checkpoint& ckpt, int layer);
+
+/// The calibration file's layout for `ckpt`: every layer's inputs, in calibrate()'s order.
+std::vector<store::CalibrationInput> calibration_layout(const model::Checkpoint& ckpt, bool with_xtx);
+
+/// The most tokens any rank holds when rank r takes windows r, r + np, … (what its memory plan must fit).
+std::uint64_t most_tokens_per_rank(const std::vector<std::vector<int>>& windows, int ranks);
+
+/// The output of a calibration run, checked and held.
+struct CalibrationOutput {
+  store::CalibrationTarget target = store::CalibrationTarget::absent;
+  std::optional<FileLock> lock;  ///< rank 0: exclusive, for the whole run
+};
+
+/// Collective: rank 0 locks `out`, removes stale temporaries of earlier runs, and checks what is there
+/// against `settings_json` and the checkpoint (store::check_calibration_target); an absent or replaceable
+/// file is created with `layout` up front. Rank 0's verdict reaches every rank, so that all leave together:
+/// on a refusal rank 0 throws the InputError and the other ranks get nullopt (they exit 0 and leave the
+/// message and the exit code to rank 0, which mpiexec would otherwise kill before it prints).
+std::optional<CalibrationOutput> open_calibration_output(const std::filesystem::path& out,
+                                                         const std::vector<store::CalibrationInput>& layout,
+                                                         const std::string& settings_json,
+                                                         const std::string& checkpoint_identity, bool overwrite,
+                                                         const parallel::Communicator& comm);
 
 }  // namespace srr::pipeline
