@@ -12,6 +12,7 @@
 #include "base/error.hpp"
 #include "base/timer.hpp"
 #include "model/forward.hpp"
+#include "pipeline/allocation_plan.hpp"
 #include "pipeline/evaluation.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/memory_plan.hpp"
@@ -22,7 +23,7 @@ namespace srr::app {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: [mpirun -np N] srr eval --model PATH --text FILE [--store store.h5 | --quantize [method options] |\n"
+    "usage: [mpirun -np N] srr eval --model PATH --text FILE [--store store.h5 | --quantize [--plan P] [method options] |\n"
     "                                --adapter DIR]\n"
     "Perplexity of the FP32 model and, with --store or --quantize, of the quantized model (Q + L·R in every\n"
     "linear layer), or with --adapter, of --model with a PEFT LoRA adapter (from srr export) applied.\n"
@@ -45,6 +46,8 @@ int run_eval(int argc, char** argv) {
       ("adapter", po::value<std::string>(), "evaluate --model with the PEFT LoRA adapter in this directory applied "
        "(e.g. srr export's: --model DIR --adapter DIR)")
       ("calib", po::value<std::string>(), "calibration file for --quantize (from srr calibrate)")
+      ("plan", po::value<std::string>(), "with --quantize: per-layer bits, rank and k rule from this plan (srr "
+       "allocate); the other settings from the method options")
       ("skip-fp32", "do not evaluate the FP32 model")
       ("json", "print a one-line JSON result on stdout");
   add_memory_option(desc);
@@ -56,6 +59,7 @@ int run_eval(int argc, char** argv) {
   require(protocol == "stream" || protocol == "wikitext", "--protocol must be stream or wikitext, got '", protocol, "'");
   require(vm.count("store") + vm.count("quantize") + vm.count("adapter") <= 1,
           "give one of --store, --quantize and --adapter");
+  require(!vm.count("plan") || vm.count("quantize"), "--plan needs --quantize (a store made with --plan records its plan)");
 
   const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
@@ -108,9 +112,15 @@ int run_eval(int argc, char** argv) {
       out["adapter"] = vm["adapter"].as<std::string>();
     } else {
       const qer::MethodSettings cfg = method_settings(vm);
+      std::map<std::string, qer::LayerSettings> per_layer;
+      if (vm.count("plan")) {
+        const auto plan = pipeline::read_plan(vm["plan"].as<std::string>());
+        for (auto& [name, s] : pipeline::plan_settings(plan, ckpt, cfg.layer)) per_layer.emplace(name, s);
+        out["plan"] = {{"file", vm["plan"].as<std::string>()}, {"sha256", plan.sha256}};
+      }
       quantizer = std::make_unique<pipeline::LayerQuantizer>(ckpt, cfg,
                                                              vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
-      layers = std::make_unique<pipeline::QuantizedLayers>(ckpt, *quantizer, comm);
+      layers = std::make_unique<pipeline::QuantizedLayers>(ckpt, *quantizer, comm, std::move(per_layer));
       out["settings"] = qer::to_json(cfg);
     }
     const double prepare_s = t.seconds();

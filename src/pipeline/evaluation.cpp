@@ -98,7 +98,10 @@ model::DecoderLayer QuantizedLayers::load(int l) {
     // Layer i of the whole model goes to rank i mod np, as quantize's scheduler-free order always did.
     const int owner = static_cast<int>((7 * static_cast<std::size_t>(l) + i) % static_cast<std::size_t>(comm_.size()));
     std::vector<std::byte> bytes;
-    if (comm_.rank() == owner) bytes = store::serialize(q_.run(names[i]));
+    if (comm_.rank() == owner) {
+      const auto it = per_layer_.find(names[i]);
+      bytes = store::serialize(it == per_layer_.end() ? q_.run(names[i]) : q_.run(names[i], it->second));
+    }
     auto size = comm_.bcast_value(static_cast<std::int64_t>(bytes.size()), owner, parallel::Wait::Poll);
     bytes.resize(static_cast<std::size_t>(size));
     comm_.bcast(std::span<std::byte>(bytes), owner, parallel::Wait::Poll);

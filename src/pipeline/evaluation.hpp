@@ -86,17 +86,20 @@ private:
 };
 
 /// Every linear layer quantized on the spot: layer l's seven linear layers are computed by ranks i mod np
-/// and broadcast, so the result is the same on any rank count.
+/// and broadcast, so the result is the same on any rank count. A layer named in `per_layer` (a plan,
+/// pipeline/allocation_plan.hpp) is computed with those settings, every other with `q`'s.
 class QuantizedLayers : public LayerSource {
 public:
-  QuantizedLayers(const model::Checkpoint& ckpt, LayerQuantizer& q, const parallel::Communicator& comm)
-      : ckpt_(ckpt), q_(q), comm_(comm) {}
+  QuantizedLayers(const model::Checkpoint& ckpt, LayerQuantizer& q, const parallel::Communicator& comm,
+                  std::map<std::string, qer::LayerSettings> per_layer = {})
+      : ckpt_(ckpt), q_(q), comm_(comm), per_layer_(std::move(per_layer)) {}
   model::DecoderLayer load(int l) override;
 
 private:
   const model::Checkpoint& ckpt_;
   LayerQuantizer& q_;
   const parallel::Communicator& comm_;
+  std::map<std::string, qer::LayerSettings> per_layer_;
 };
 
 /// The checkpoint with a PEFT LoRA adapter applied (store::adapter_overrides, layer by layer).
