@@ -39,6 +39,9 @@ int run_export(int argc, char** argv) {
       ("peft-convention", po::value<std::string>()->default_value("srr"),
        "srr: lora_alpha = r, factors as stored | release: the SRR release's QPEFT convention, lora_alpha = 2r "
        "with B stored as its share of L·R over 2, singular values on lora_A (docs/qpeft.md)")
+      ("base-model-name", po::value<std::string>()->default_value(""),
+       "base_model_name_or_path of adapter_config.json (default: the export directory's name, or with "
+       "--adapter-only the model's _name_or_path or directory name; never a path of this machine)")
       ("json", "print a one-line JSON summary on stdout");
   po::variables_map vm;
   if (!parse_command(argc, argv, desc, vm, kUsage)) return 0;
@@ -53,6 +56,7 @@ int run_export(int argc, char** argv) {
       .dtype = dtype_name == "bf16" ? model::DType::BF16 : model::DType::F32,
       .adapter_only = vm.count("adapter-only") > 0,
       .convention = store::peft_convention_from_string(vm["peft-convention"].as<std::string>()),
+      .base_model_name = vm["base-model-name"].as<std::string>(),
       .on_layer = [](const std::string& layer) { SRR_LOG(debug) << "exported " << layer; }};
   const auto summary = store::export_store(settings);
   SRR_LOG(info) << "exported " << summary.layers << " layers to " << summary.out.string() << " in " << summary.seconds

@@ -174,6 +174,21 @@ json freeze_rank_dict(const std::vector<QpeftLayer>& layers) {
   return d;
 }
 
+std::string portable_model_name(const fs::path& model) {
+  const fs::path dir = fs::is_directory(model) ? model : model.parent_path();
+  const bool hf = fs::is_directory(model) || model.extension() == ".safetensors";
+  if (hf && fs::exists(dir / "config.json")) {
+    const json cfg = model::read_json_file((dir / "config.json").string());
+    if (cfg.is_object() && cfg.contains("_name_or_path") && cfg["_name_or_path"].is_string()) {
+      const std::string name = cfg["_name_or_path"].get<std::string>();
+      if (!name.empty() && !fs::path(name).is_absolute()) return name;
+    }
+  }
+  const fs::path named = hf ? fs::absolute(dir).lexically_normal() : model;
+  std::string name = (named.has_filename() ? named : named.parent_path()).filename().string();
+  return name.empty() ? std::string("model") : name;
+}
+
 json peft_lora_config(index_t rank, const std::vector<std::string>& target_modules, const std::string& base_model,
                       index_t lora_alpha) {
   // The keys PEFT's LoraConfig writes itself (peft ≥ 0.10); readers fill in defaults for any they lack.

@@ -77,6 +77,12 @@ void apply_peft_convention(PeftConvention c, bool sqrt_balanced, la::Matrix<floa
 /// singular values. These are the release's `s_vals` (method.md §7): the spectrum of the initial B·A.
 std::vector<double> product_singular_values(const la::Matrix<float>& L, const la::Matrix<float>& R);
 
+/// A base_model_name_or_path that names the model without a path of the exporting machine: the
+/// `_name_or_path` of the model's config.json when it is set and not an absolute path, else the name of the
+/// model's directory (a Hugging Face directory, or the directory of a .safetensors file), else, for a
+/// single-file checkpoint (llama2.c .bin), the file's name.
+std::string portable_model_name(const std::filesystem::path& model);
+
 /// PEFT's adapter_config.json for a LoRA of rank `rank` on the given projections (e.g. "q_proj"). With
 /// lora_alpha = rank (the default) PEFT's scaling alpha/r is exactly 1: base + B·A = Q + L·R.
 nlohmann::json peft_lora_config(la::index_t rank, const std::vector<std::string>& target_modules,

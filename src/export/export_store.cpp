@@ -86,6 +86,13 @@ struct ExportPlan {
   std::uint64_t bytes = 0;
 };
 
+/// The last component of a directory's path ("out" for "runs/out/").
+std::string directory_name(const fs::path& dir) {
+  fs::path p = fs::absolute(dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();
+  return p.filename().string();
+}
+
 ExportPlan plan_export(const Store& st, const model::Checkpoint& ckpt, DType dtype, bool adapter_only) {
   const auto& layout = st.layout();
   const index_t rank = layout.rank;
@@ -177,8 +184,11 @@ ExportSummary export_store(const ExportSettings& s) {
   }
   if (rank > 0) {
     // PEFT loads the base from base_model_name_or_path: the exported directory itself, or (adapter only)
-    // the source, to which the adapter applies only after its linear weights are replaced by Q.
-    const std::string base = s.adapter_only ? s.model.string() : fs::absolute(dir.final_path()).string();
+    // the source, to which the adapter applies only after its linear weights are replaced by Q. Names, not
+    // paths: the file is read on other machines (a hub, a cluster), where this machine's paths mean nothing.
+    const std::string base = !s.base_model_name.empty() ? s.base_model_name
+                             : s.adapter_only           ? portable_model_name(s.model)
+                                                        : directory_name(dir.final_path());
     dir.write_file(kAdapterConfigFile,
                    peft_lora_config(rank, plan.targets, base, peft_lora_alpha(s.convention, rank)).dump(2) + "\n");
   }

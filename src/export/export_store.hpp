@@ -31,6 +31,9 @@ struct ExportSettings {
   model::DType dtype = model::DType::F32;  ///< of the dequantized linear weights: F32 or BF16 (MXINT only)
   bool adapter_only = false;    ///< only the PEFT adapter and the QPEFT metadata
   PeftConvention convention = PeftConvention::Srr;
+  /// base_model_name_or_path of adapter_config.json; empty: the export directory's name, or with
+  /// adapter_only the model's portable_model_name. Never a path of this machine.
+  std::string base_model_name;
   std::function<void(const std::string& layer)> on_layer;  ///< called after each exported layer (may be empty)
 };
 

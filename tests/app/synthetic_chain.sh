@@ -28,6 +28,18 @@ b = json.load(open(sys.argv[2]))["quantized"]["token_perplexity"]
 assert abs(a - b) <= 1e-4 * a, (a, b)
 print("store", a, "export+adapter", b)
 PY
+# base_model_name_or_path names the export, never a path of this machine; --adapter-only names the source
+# model (its directory), and --base-model-name wins over both.
+"$SRR" export --store store.h5 --model ckpt --out adapter --adapter-only
+"$SRR" export --store store.h5 --model ckpt --out named --adapter-only --base-model-name org/llama-narrow
+python3 - <<'PY'
+import json
+base = lambda d: json.load(open(d + "/adapter_config.json"))["base_model_name_or_path"]
+assert base("exported") == "exported", base("exported")
+assert base("adapter") == "ckpt", base("adapter")
+assert base("named") == "org/llama-narrow", base("named")
+print("base_model_name_or_path:", base("exported"), base("adapter"), base("named"))
+PY
 # Refusals: an existing output, an unknown shape, a bad size.
 for args in "--shape llama2-7b --out ckpt" "--shape llama2-8b --out x" "--shape llama2-7b --max-shard-size 5XB --out x"; do
   set +e

@@ -503,3 +503,19 @@ TEST(StagingDirectory, KilledBeforeCommitLeavesNothingUnderTheFinalName) {
 }
 
 }  // namespace
+
+TEST(PortableModelName, NeverAPathOfThisMachine) {
+  const auto root = std::filesystem::temp_directory_path() / ("srr-portable-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(root / "hf-model");
+  const auto config = [&](const std::string& text) { std::ofstream(root / "hf-model" / "config.json") << text; };
+  config("{\"hidden_size\": 8}");
+  EXPECT_EQ(store::portable_model_name(root / "hf-model"), "hf-model");
+  EXPECT_EQ(store::portable_model_name(root / "hf-model/"), "hf-model");
+  EXPECT_EQ(store::portable_model_name(root / "hf-model" / "model.safetensors"), "hf-model");
+  config("{\"_name_or_path\": \"org/tiny-llama\"}");
+  EXPECT_EQ(store::portable_model_name(root / "hf-model"), "org/tiny-llama");
+  config("{\"_name_or_path\": \"" + (root / "elsewhere").string() + "\"}");  // absolute: not used
+  EXPECT_EQ(store::portable_model_name(root / "hf-model"), "hf-model");
+  EXPECT_EQ(store::portable_model_name(root / "stories260K.bin"), "stories260K.bin");
+  std::filesystem::remove_all(root);
+}

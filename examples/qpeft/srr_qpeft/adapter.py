@@ -44,6 +44,12 @@ def read_metadata(adapter_dir):
     return meta
 
 
+def portable_name(model):
+    """The model's name for base_model_name_or_path, as srr export writes it: never a path of this machine
+    (the last component of the path the trainer was given)."""
+    return os.path.basename(os.path.normpath(model)) if model else ""
+
+
 def read_adapter(adapter_dir, model, meta):
     """{module: (lora_A [r][in], lora_B [out][r])} and the PEFT scaling, checked against the model and qpeft.json:
     an adapter of another model (a module the model lacks, or other shapes) or of another rank is refused with
@@ -115,7 +121,7 @@ def write_adapter(out_dir, layers, r, lora_alpha, meta, training):
               "target_modules": targets, "bias": "none", "fan_in_fan_out": False, "use_rslora": False,
               "use_dora": False, "init_lora_weights": True, "inference_mode": True, "modules_to_save": None,
               "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
-              "revision": None, "base_model_name_or_path": training.get("model", "")}
+              "revision": None, "base_model_name_or_path": portable_name(training.get("model", ""))}
     meta = dict(meta, r=r, lora_alpha=lora_alpha, scaling=lora_alpha / r, training=training)
     for name, text in (("adapter_config.json", config), (QPEFT_FILE, meta)):
         with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
