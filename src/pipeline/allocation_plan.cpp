@@ -79,14 +79,6 @@ std::optional<long long> whole_number(const std::string& s) {
 
 }  // namespace
 
-double quantized_bits(index_t in, index_t out, const quant::QuantSettings& q) {
-  const double blocks = static_cast<double>(out) * static_cast<double>((in + q.block - 1) / q.block);
-  const double per_block = q.scheme == quant::Scheme::Mxint ? 8.0 : 16.0 + q.width;
-  return static_cast<double>(in) * static_cast<double>(out) * q.width + blocks * per_block;
-}
-
-double factor_bits(index_t in, index_t out, index_t rank) { return 16.0 * static_cast<double>(rank * (in + out)); }
-
 void validate(const AllocateSettings& settings) {
   require(std::isfinite(settings.budget) && settings.budget > 0,
           "--budget must be a positive number of bits per weight, got ", settings.budget);

@@ -47,10 +47,8 @@ using la::index_t;
 
 class LayerQuantizer;
 
-/// Bits of Q of an in×out layer, its shared exponents (MXINT) or scales and zero points (INT-g) included.
-double quantized_bits(index_t in, index_t out, const quant::QuantSettings& q);
-/// Bits of the bf16 factors L (in×r) and R (r×out).
-double factor_bits(index_t in, index_t out, index_t rank);
+using qer::factor_bits;
+using qer::quantized_bits;
 
 /// One (bits, rank) choice of a layer with its memory and its measured error.
 struct AllocationOption {

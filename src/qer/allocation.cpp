@@ -9,6 +9,17 @@
 
 namespace srr::qer {
 
+double quantized_bits(la::index_t in, la::index_t out, const quant::QuantSettings& q) {
+  const double blocks = static_cast<double>(out) * static_cast<double>((in + q.block - 1) / q.block);
+  const double per_block = q.scheme == quant::Scheme::Mxint ? 8.0 : 16.0 + q.width;
+  return static_cast<double>(in) * static_cast<double>(out) * q.width + blocks * per_block;
+}
+
+double factor_bits(la::index_t in, la::index_t out, la::index_t rank) {
+  return 16.0 * static_cast<double>(rank) * static_cast<double>(in + out);
+}
+
+
 namespace {
 
 void validate(const std::vector<std::vector<AllocationOption>>& options, const std::vector<std::string>& names,

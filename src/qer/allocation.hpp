@@ -18,7 +18,16 @@
 #include <string>
 #include <vector>
 
+#include "la/matrix.hpp"
+#include "quant/quantizer.hpp"
+
 namespace srr::qer {
+
+/// Memory of a quantized in×out layer, in bits: Q's in·out·w, plus MXINT's 8-bit shared exponent per block
+/// of B inputs (8/B bits per weight) or INT-g's float16 scale and w-bit zero point per group.
+double quantized_bits(la::index_t in, la::index_t out, const quant::QuantSettings& q);
+/// Memory of the low-rank factors L (in×r) and R (r×out) deployed in bf16: 16·r·(in + out) bits.
+double factor_bits(la::index_t in, la::index_t out, la::index_t rank);
 
 struct AllocationOption {
   double cost = 0;   ///< memory in bits (Q, shared exponents or scales, and the low-rank factors)

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <optional>
+#include <tuple>
 #include <sstream>
 
 #include "base/error.hpp"
@@ -20,7 +22,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// Every plot collect can make; files of this list that no longer apply are removed.
 const std::vector<std::string> kPlotFiles = {"ppl_vs_rank.svg", "k_star_per_layer.svg", "win_rate_by_scale.svg",
-                                             "error_vs_bits.svg"};
+                                             "error_vs_bits.svg", "ppl_vs_bits_per_weight.svg"};
 
 bool is_done(const Entry& e) { return e.status == Status::done; }
 bool has(const Entry& e, const std::string& key) { return e.point.settings.count(key) > 0; }
@@ -159,6 +161,61 @@ std::vector<Series> numeric_series(const Collection& c, const std::string& x_key
 
 bool is_srr(const Entry& e) { return get(e, "method") == "srr"; }
 
+bool has_budget_points(const Collection& c) {
+  return std::any_of(c.entries.begin(), c.entries.end(), [](const Entry& e) { return has(e, "budget"); });
+}
+
+/// Perplexity against memory: the budget points of a setting as a line (allocated plans), the uniform
+/// points of a setting as markers (one per bits × rank), fp32 as a dotted reference; log perplexity axis.
+Chart perplexity_vs_bits_chart(const Collection& c) {
+  Chart ch{"Perplexity against memory: allocated plans (lines) and uniform settings (markers)",
+           "average bits per linear weight (Q, shared exponents or scales, bf16 factors)", "perplexity (log scale)",
+           {}, {}};
+  ch.log_y = true;
+  const auto quantized = [](const Entry& e) { return get(e, "method") != "fp32"; };
+  const auto budget_points = [&](const Entry& e) { return quantized(e) && has(e, "budget"); };
+  const auto uniform_points = [&](const Entry& e) { return quantized(e) && !has(e, "budget"); };
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  // One series per setting without seed, budget, bits and rank; one point per (budget, bits, rank) of it.
+  const auto add_series = [&](const std::function<bool(const Entry&)>& keep, const char* suffix, LineStyle style) {
+    for (const auto& g : group_by_if(c, {"seed", "budget", "bits", "rank"}, keep)) {
+      Series s;
+      s.name = label(c, g.key) + suffix;
+      set_style(c, g.key, s);
+      s.style = style;
+      std::map<std::string, std::vector<std::size_t>> by_point;
+      for (const auto i : g.members) {
+        const Entry& e = c.entries[i];
+        by_point[get(e, "budget") + "/" + get(e, "bits") + "/" + get(e, "rank")].push_back(i);
+      }
+      std::vector<std::tuple<double, double, double>> xs;
+      for (const auto& [point, members] : by_point) {
+        const MeanStd bpw = over(c, members, bits_per_weight_metric);
+        const MeanStd ppl = over(c, members, perplexity_metric);
+        if (!std::isfinite(bpw.mean)) continue;
+        xs.emplace_back(bpw.mean, ppl.mean, ppl.std);
+        lo = std::min(lo, bpw.mean), hi = std::max(hi, bpw.mean);
+      }
+      std::sort(xs.begin(), xs.end());
+      for (const auto& [x, y, e] : xs) s.x.push_back(x), s.y.push_back(y), s.err.push_back(e);
+      ch.series.push_back(std::move(s));
+    }
+  };
+  add_series(budget_points, " (allocated)", LineStyle::solid);
+  add_series(uniform_points, " (uniform)", LineStyle::none);
+  if (lo <= hi)
+    for (const auto& g : group_by_if(c, {"seed"}, [](const Entry& e) { return get(e, "method") == "fp32"; })) {
+      const MeanStd m = over(c, g.members, perplexity_metric);
+      Series s;
+      s.name = label(c, g.key);
+      s.x = {lo, hi};
+      s.y = {m.mean, m.mean};
+      s.style = LineStyle::dotted;
+      ch.series.push_back(std::move(s));
+    }
+  return ch;
+}
+
 }  // namespace
 
 std::string to_string(Status s) {
@@ -243,6 +300,10 @@ double perplexity_metric(const Collection&, const Entry& e) { return is_done(e) 
 double act_error_metric(const Collection&, const Entry& e) {
   return is_done(e) ? layer_mean(e.result.layers, &LayerMetrics::rel_error_act) : kNaN;
 }
+double bits_per_weight_metric(const Collection&, const Entry& e) {
+  return is_done(e) ? e.result.bits_per_weight : std::numeric_limits<double>::quiet_NaN();
+}
+
 double k_star_metric(const Collection&, const Entry& e) {
   if (!is_done(e) || e.result.layers.empty()) return kNaN;
   double sum = 0;
@@ -381,6 +442,8 @@ std::string summary_md(const Collection& c, const std::vector<std::string>& plot
   os << "## Every setting\n\n";
   const auto row_keys = keys_without({"seed"});
   std::vector<std::string> columns = {"points", "perplexity", "layer error (act)", "mean k*"};
+  const bool any_budget = has_budget_points(c);  // grids without budgets keep their table as it was
+  if (any_budget) columns.emplace_back("bits/weight");
   if (any_win) columns.emplace_back("win-rate vs QER");
   header(row_keys, columns);
   for (const auto& g : group_by(c, {"seed"})) {
@@ -388,6 +451,7 @@ std::string summary_md(const Collection& c, const std::vector<std::string>& plot
     os << ' ' << g.members.size() << " | " << md_cell(cell(c, g.members, perplexity_metric, 4)) << " | "
        << md_cell(cell(c, g.members, act_error_metric, 3)) << " | " << md_cell(cell(c, g.members, k_star_metric, 3))
        << " |";
+    if (any_budget) os << ' ' << md_cell(cell(c, g.members, bits_per_weight_metric, 4)) << " |";
     if (any_win)
       os << ' '
          << (is_srr(c.entries[g.members.front()]) ? md_cell(cell(c, g.members, win_rate_metric, 3, 100, " %")) : "")
@@ -469,6 +533,7 @@ std::vector<std::pair<std::string, std::string>> make_plots(const Collection& c)
     }
     out.emplace_back("plots/win_rate_by_scale.svg", render_svg(ch));
   }
+  if (has_budget_points(c)) out.emplace_back("plots/ppl_vs_bits_per_weight.svg", render_svg(perplexity_vs_bits_chart(c)));
   if (!values_of(c, "bits", quantized).empty()) {
     Chart ch{"Layer error against bits", "bits", "mean tr(ΔᵀR_xxΔ)/tr(WᵀR_xxW)", {},
              numeric_series(c, "bits", act_error_metric, quantized)};

@@ -65,6 +65,7 @@ using Metric = std::function<double(const Collection&, const Entry&)>;
 double perplexity_metric(const Collection& c, const Entry& e);
 double act_error_metric(const Collection& c, const Entry& e);  ///< mean rel_error_act over layers
 double k_star_metric(const Collection& c, const Entry& e);     ///< mean k* over layers
+double bits_per_weight_metric(const Collection& c, const Entry& e);  ///< PointResult::bits_per_weight
 double win_rate_metric(const Collection& c, const Entry& e);
 MeanStd over(const Collection& c, const std::vector<std::size_t>& members, const Metric& m);
 
@@ -72,7 +73,8 @@ std::string summary_csv(const Collection& c);
 /// `plots` are the plot files (relative to the summary) to show.
 std::string summary_md(const Collection& c, const std::vector<std::string>& plots);
 /// The plots that apply to this collection, as (file name, SVG text): perplexity vs rank, k* per layer (a
-/// heat map), win-rate of SRR over QER per scale, layer error vs bits. Line charts draw one colour per
+/// heat map), win-rate of SRR over QER per scale, layer error vs bits, and for grids with budgets perplexity
+/// vs bits per weight (allocated plans as lines, uniform settings as markers). Line charts draw one colour per
 /// setting without its method and one line style per method (SRR solid, QER dashed, others dotted).
 std::vector<std::pair<std::string, std::string>> make_plots(const Collection& c);
 /// Writes index.h5 atomically: `/points/<id>` is an external link to `points/<id>.h5` for every point that

@@ -27,7 +27,14 @@ const std::vector<std::string> kScaleKeys = {"scale", "qera-exact-impl", "eig-fl
 const std::vector<std::string> kLowRankKeys = {"rank",       "iters",       "seed",        "svd",
                                                "oversample", "power-iters", "krylov-iters"};
 
+/// The settings of `srr allocate` (a point with a budget is quantized with the plan it makes); the sets
+/// are one value each, written with commas ("2,3,4").
+const std::vector<std::string> kAllocationKeys = {"budget", "bits-set", "rank-set", "weighting"};
+const std::vector<std::string> kSetKeys = {"bits-set", "rank-set"};
+
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
+
+bool is_set_key(const std::string& key) { return std::find(kSetKeys.begin(), kSetKeys.end(), key) != kSetKeys.end(); }
 
 long parse_long(const std::string& value, const std::string& what) {
   try {
@@ -73,13 +80,14 @@ Grid parse_grid(std::istream& in, const std::string& name, const std::string& fi
     } else if (section.name == "fixed") {
       for (const auto& e : section.entries) {
         require(!is_data_key(e.key), where(e), "'", e.key, "' is a data key: put it in [data]");
-        require(e.value.find(',') == std::string::npos, where(e), "'", e.key,
+        require(is_set_key(e.key) || e.value.find(',') == std::string::npos, where(e), "'", e.key,
                 "' has several values: put it in [axes]");
         g.fixed[e.key] = e.value;
       }
     } else if (section.name == "axes" || starts_with(section.name, "axes.")) {
       SubGrid sub{section.name == "axes" ? "" : section.name.substr(5), {}};
       for (const auto& e : section.entries) {
+        require(!is_set_key(e.key), where(e), "'", e.key, "' is one set of values (e.g. 2,3,4): put it in [fixed]");
         Axis axis{e.key, split_list(e.value)};
         std::set<std::string> seen;
         for (const auto& v : axis.values) {
@@ -144,9 +152,21 @@ Settings resolve_data(const Settings& s) {
   return out;
 }
 
+bool is_allocated(const Settings& s) { return s.count("budget") > 0 && value_or(s, "method") != "fp32"; }
+
+Settings allocation_settings(const Settings& s) {
+  Settings out;
+  for (const auto& k : kAllocationKeys)
+    if (const auto it = s.find(k); it != s.end()) out.emplace(k, it->second);
+  return out;
+}
+
 Settings canonical(const Settings& s) {
   Settings out = s;
   const std::string method = value_or(s, "method");
+  // A budget point's bits and rank come from its plan; a uniform point has no use for the allocation keys.
+  if (is_allocated(s)) drop(out, {"bits", "rank"});
+  else drop(out, kAllocationKeys);
   if (method == "fp32") {
     for (auto it = out.begin(); it != out.end();)
       it = (it->first != "method" && (!is_data_key(it->first) || starts_with(it->first, "calib."))) ? out.erase(it)

@@ -10,7 +10,10 @@
 ///     sets both slices;
 ///   * every other key is an option of `srr quantize` (method, scale, bits, rank, k-rule, iters, seed, …),
 ///     checked by the command line, not here. `method = fp32` is the sweep's own: evaluate the unquantized
-///     model.
+///     model;
+///   * allocation keys: a point with `budget` (average bits per weight) is quantized with the plan `srr
+///     allocate` makes for it (`bits-set`, `rank-set` and `weighting` go to allocate, the sets written as one
+///     value with commas in [fixed]); its `bits` and `rank` are dropped, as the plan decides them.
 /// Settings a method ignores are dropped (canonical()), so points that compute the same thing get the same
 /// id and run once: QER under four k-rules is one point, w-only has no rank, fp32 no calibration.
 
@@ -91,6 +94,10 @@ Settings resolve_data(const Settings& s);
 /// and w-only no scale, w-only no rank, seed or SVD; fp32 has no method settings and no calibration), and
 /// gives SRR its default k rule (criterion) explicitly.
 Settings canonical(const Settings& s);
+/// A quantized point with a `budget`: allocate, then quantize with the plan.
+bool is_allocated(const Settings& s);
+/// The keys that go to `srr allocate` rather than `srr quantize`: budget, bits-set, rank-set, weighting.
+Settings allocation_settings(const Settings& s);
 /// The key's value, or `fallback` when absent.
 std::string value_or(const Settings& s, const std::string& key, const std::string& fallback = "");
 

@@ -40,9 +40,10 @@ void write_point_file(const fs::path& path, const PointResult& r) {
   for (const auto& [k, v] : r.seconds) seconds[k] = number(v);
   json names = json::array();
   for (const auto& l : r.layers) names.push_back(l.name);
-  const json result = {{"status", r.status},     {"message", r.message},   {"protocol", r.protocol},
-                       {"perplexity", number(r.perplexity)}, {"tokens", r.tokens}, {"seconds", seconds},
-                       {"tool_version", r.tool_version}, {"layers", names}};
+  json result = {{"status", r.status},     {"message", r.message},   {"protocol", r.protocol},
+                 {"perplexity", number(r.perplexity)}, {"tokens", r.tokens}, {"seconds", seconds},
+                 {"tool_version", r.tool_version}, {"layers", names}};
+  if (std::isfinite(r.bits_per_weight)) result["bits_per_weight"] = r.bits_per_weight;  // quantized points only
   store::write_hdf5_atomic(with_parents(path), [&](hid_t file, const std::string& name) {
     store::write_string_attribute(file, "format", kFormat, name);
     store::write_int_attribute(file, "format_version", kFormatVersion, name);
@@ -86,6 +87,7 @@ PointResult read_point_file(const fs::path& path) {
     r.protocol = result.at("protocol").get<std::string>();
     r.perplexity = number(result.at("perplexity"));
     r.tokens = result.at("tokens").get<double>();
+    if (result.contains("bits_per_weight")) r.bits_per_weight = number(result.at("bits_per_weight"));
     for (const auto& [k, v] : result.at("seconds").items()) r.seconds[k] = number(v);
     r.tool_version = result.at("tool_version").get<std::string>();
     const auto names = result.at("layers").get<std::vector<std::string>>();

@@ -8,7 +8,7 @@
 ///
 /// Layout: root attributes `format` = "srr-sweep-point", `format_version`, `id`, `settings` (JSON object of
 /// the canonical settings), `result` (JSON: status, message, perplexity, protocol, tokens, seconds per step,
-/// tool version, layer names) and, for quantized points, one float64/int64 dataset per layer metric in the
+/// tool version, layer names, bits per weight) and, for quantized points, one float64/int64 dataset per layer metric in the
 /// order of `result.layers`: `k_star`, `in`, `out`, `rel_error`, `rel_error_scaled`, `rel_error_act`.
 
 #include <cstdint>
@@ -40,6 +40,9 @@ struct PointResult {
   std::string protocol;         ///< stream | wikitext
   double perplexity = std::numeric_limits<double>::quiet_NaN();  ///< token (stream) or word (wikitext) perplexity
   double tokens = 0;                                             ///< predicted tokens scored
+  /// Average bits per linear weight of the quantized model (qer::quantized_bits + factor_bits over the
+  /// store's layers); NaN for fp32 and for points written before it was recorded.
+  double bits_per_weight = std::numeric_limits<double>::quiet_NaN();
   std::vector<LayerMetrics> layers;                              ///< empty for fp32
   std::map<std::string, double> seconds;                         ///< wall time per step (not compared)
   std::string tool_version;

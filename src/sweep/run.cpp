@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
+#include "qer/allocation.hpp"
 #include "store/calibration.hpp"
 #include "store/store.hpp"
 #include "sweep/files.hpp"
@@ -114,11 +116,22 @@ std::string strip_machine_paths(std::string text, const fs::path& exe) {
   return text;
 }
 
-/// Per-layer metrics of a finished store; StepFailed when a layer is not done (the quantize step exited 0
-/// without finishing, as mpirun does when it refuses to start).
-std::vector<LayerMetrics> read_store_metrics(const fs::path& path) {
+/// Average bits per linear weight of a store's layout, as srr allocate counts them (qer/allocation.hpp).
+double bits_per_weight(const store::StoreLayout& layout) {
+  double bits = 0, weights = 0;
+  for (const auto& l : layout.layers) {
+    bits += qer::quantized_bits(l.in, l.out, layout.quant) + qer::factor_bits(l.in, l.out, layout.rank);
+    weights += static_cast<double>(l.in) * static_cast<double>(l.out);
+  }
+  return weights > 0 ? bits / weights : std::numeric_limits<double>::quiet_NaN();
+}
+
+/// Per-layer metrics of a finished store, and its bits per weight; StepFailed when a layer is not done (the
+/// quantize step exited 0 without finishing, as mpirun does when it refuses to start).
+std::vector<LayerMetrics> read_store_metrics(const fs::path& path, double& bits) {
   require(fs::exists(path), "the store '", path.string(), "' was not created");
   const auto st = store::Store::open_read_only(path);
+  bits = bits_per_weight(st.layout());
   const auto done = st.done();
   std::vector<LayerMetrics> layers;
   for (std::size_t i = 0; i < st.layout().layers.size(); ++i) {
@@ -141,12 +154,28 @@ std::vector<std::string> calibrate_args(const Settings& s, const fs::path& out) 
   return args;
 }
 
-std::vector<std::string> quantize_args(const Settings& s, const fs::path& calib, const fs::path& store) {
+std::vector<std::string> allocate_args(const Settings& s, const fs::path& calib, const fs::path& plan) {
+  std::vector<std::string> args = {"allocate"};
+  add_model(args, s);
+  add_option(args, s, "tokenizer", "tokenizer");
+  args.insert(args.end(), {"--calib", calib.string()});
+  // The layers' sensitivities are measured on the calibration slice: never on the evaluation text.
+  for (const auto& k : kSliceOptions) add_option(args, s, "calib." + k, k);
+  for (const auto& [k, v] : method_settings(s)) add_option(args, s, k, k);
+  args.insert(args.end(), {"--out", plan.string(), "--json"});
+  return args;
+}
+
+std::vector<std::string> quantize_args(const Settings& s, const fs::path& calib, const fs::path& store,
+                                       const fs::path& plan) {
   std::vector<std::string> args = {"quantize"};
   add_model(args, s);
   if (!calib.empty()) args.insert(args.end(), {"--calib", calib.string()});
   args.insert(args.end(), {"--out", store.string()});
-  for (const auto& [k, v] : method_settings(s)) add_option(args, s, k, k);
+  if (!plan.empty()) args.insert(args.end(), {"--plan", plan.string()});
+  const Settings allocation = allocation_settings(s);
+  for (const auto& [k, v] : method_settings(s))
+    if (!allocation.count(k)) add_option(args, s, k, k);
   return args;
 }
 
@@ -242,12 +271,21 @@ RunOutcome run_point(const Point& p, const SweepPaths& paths, const RunOptions& 
       Stopwatch t;
       const fs::path calib = ensure_calibration(p, paths, options, log);
       r.seconds["calibrate"] = t.seconds();
+      fs::path plan;
+      if (is_allocated(p.settings)) {  // the plan is written atomically by allocate: one that exists is whole
+        plan = paths.plan_file(p.id);
+        fs::create_directories(plan.parent_path());
+        t.restart();
+        if (!fs::exists(plan))
+          run_step("allocate", options.launcher.wrap(options.exe, allocate_args(p.settings, calib, plan)), "", notes);
+        r.seconds["allocate"] = t.seconds();
+      }
       store = paths.store_file(p.id);
       fs::create_directories(store.parent_path());
       wait_for_running_step(store::run_lock_path(store), "quantize " + p.id, log);
-      r.seconds["quantize"] =
-          run_step("quantize", options.launcher.wrap(options.exe, quantize_args(p.settings, calib, store)), "", notes);
-      r.layers = read_store_metrics(store);
+      r.seconds["quantize"] = run_step(
+          "quantize", options.launcher.wrap(options.exe, quantize_args(p.settings, calib, store, plan)), "", notes);
+      r.layers = read_store_metrics(store, r.bits_per_weight);
     }
     const fs::path eval_out = paths.work / "logs" / (p.id + ".eval.json");
     r.seconds["eval"] =

@@ -2,7 +2,8 @@
 #pragma once
 /// @file
 /// Running one point of a sweep (`srr sweep run`): calibrate if the point's calibration file is missing,
-/// quantize into the point's own store, evaluate, and publish the point's result file. Each step is the
+/// for a budget point allocate (its plan, once), quantize into the point's own store, evaluate, and publish
+/// the point's result file. Each step is the
 /// `srr` binary's own sub-command run as a child process (process.hpp), under MPI when the grid asks for
 /// more than one rank.
 ///
@@ -39,6 +40,7 @@ struct SweepPaths {
   fs::path point_file(const std::string& id) const { return grid_dir() / "points" / (id + ".h5"); }
   fs::path calib_file(const std::string& cid) const { return work / "calib" / (cid + ".h5"); }
   fs::path store_file(const std::string& id) const { return work / "stores" / (id + ".h5"); }
+  fs::path plan_file(const std::string& id) const { return work / "plans" / (id + ".tsv"); }
   fs::path log_file(const std::string& id) const { return work / "logs" / (id + ".log"); }
   fs::path lock_file(const std::string& id) const { return work / "locks" / (id + ".lock"); }
 };
@@ -47,7 +49,12 @@ struct SweepPaths {
 /// options of `srr calibrate` (calib.*) and `srr eval` (eval.*); every method key becomes `--key value` of
 /// `srr quantize`, which checks it.
 std::vector<std::string> calibrate_args(const Settings& s, const fs::path& out);
-std::vector<std::string> quantize_args(const Settings& s, const fs::path& calib, const fs::path& store);
+/// `srr allocate` of a budget point: method and allocation keys, the layers' sensitivities measured on the
+/// calibration slice (calib.*), the plan written to `plan`.
+std::vector<std::string> allocate_args(const Settings& s, const fs::path& calib, const fs::path& plan);
+/// `plan` non-empty: a budget point, quantized with `--plan` (the allocation keys are not quantize's).
+std::vector<std::string> quantize_args(const Settings& s, const fs::path& calib, const fs::path& store,
+                                       const fs::path& plan = {});
 /// `store` empty: the FP32 model.
 std::vector<std::string> eval_args(const Settings& s, const fs::path& store);
 

@@ -72,12 +72,30 @@ const char* dash_array(LineStyle style, bool legend) {
     case LineStyle::solid: return "";
     case LineStyle::dashed: return legend ? " stroke-dasharray=\"4 3\"" : " stroke-dasharray=\"6 4\"";
     case LineStyle::dotted: return " stroke-dasharray=\"1.5 3\"";
+    case LineStyle::none: return legend ? " stroke-opacity=\"0\"" : "";
   }
   return "";
 }
 
 const char* style_name(LineStyle style) {
-  return style == LineStyle::solid ? "solid" : style == LineStyle::dashed ? "dashed" : "dotted";
+  switch (style) {
+    case LineStyle::solid: return "solid";
+    case LineStyle::dashed: return "dashed";
+    case LineStyle::dotted: return "dotted";
+    case LineStyle::none: break;
+  }
+  return "none";
+}
+
+/// Ticks of a log axis over [lo, hi] (in log10 units): 1, 2 and 5 times the powers of ten inside it.
+std::vector<double> log_ticks(double lo, double hi) {
+  std::vector<double> ticks;
+  for (int d = static_cast<int>(std::floor(lo)); d <= static_cast<int>(std::ceil(hi)); ++d)
+    for (const double m : {1.0, 2.0, 5.0}) {
+      const double t = m * std::pow(10.0, d);
+      if (std::log10(t) >= lo && std::log10(t) <= hi) ticks.push_back(t);
+    }
+  return ticks;
 }
 
 /// The colour of every series: one per colour group, in order of first appearance, and one for each
@@ -127,18 +145,21 @@ std::string render_svg(const Chart& chart) {
     xr.add(-0.5);
     xr.add(static_cast<double>(chart.categories.size()) - 0.5);
   }
+  // On a log axis y is placed by log10(y); an error bar reaching below zero is cut at the value.
+  const auto ty = [&](double y) { return chart.log_y ? std::log10(y) : y; };
+  const auto drawable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!chart.log_y || y > 0); };
   for (const auto& s : chart.series)
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
-      if (!std::isfinite(s.y[i]) || !std::isfinite(s.x[i])) continue;
+      if (!drawable(s.x[i], s.y[i])) continue;
       if (!categorical) xr.add(s.x[i]);
       const double e = i < s.err.size() && std::isfinite(s.err[i]) ? s.err[i] : 0.0;
-      yr.add(s.y[i] - e);
-      yr.add(s.y[i] + e);
+      yr.add(ty(chart.log_y && s.y[i] - e <= 0 ? s.y[i] : s.y[i] - e));
+      yr.add(ty(s.y[i] + e));
     }
   if (!categorical) xr.pad(0.05);
   yr.pad(0.06);
   const auto px = [&](double x) { return kLeft + (x - xr.lo) / (xr.hi - xr.lo) * kPlotW; };
-  const auto py = [&](double y) { return kTop + (yr.hi - y) / (yr.hi - yr.lo) * kPlotH; };
+  const auto py = [&](double y) { return kTop + (yr.hi - ty(y)) / (yr.hi - yr.lo) * kPlotH; };
 
   std::ostringstream os;
   os << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -152,7 +173,7 @@ std::string render_svg(const Chart& chart) {
   os << "<g class=\"axes\" stroke=\"#444\" fill=\"none\">\n"
      << "<rect x=\"" << num(kLeft) << "\" y=\"" << num(kTop) << "\" width=\"" << num(kPlotW) << "\" height=\""
      << num(kPlotH) << "\"/>\n</g>\n<g class=\"ticks\">\n";
-  for (const double t : nice_ticks(yr.lo, yr.hi, 6)) {
+  for (const double t : chart.log_y ? log_ticks(yr.lo, yr.hi) : nice_ticks(yr.lo, yr.hi, 6)) {
     os << "<line x1=\"" << num(kLeft) << "\" x2=\"" << num(kLeft + kPlotW) << "\" y1=\"" << num(py(t)) << "\" y2=\""
        << num(py(t)) << "\" stroke=\"#ddd\"/>\n"
        << "<text x=\"" << num(kLeft - 6) << "\" y=\"" << num(py(t) + 4) << "\" text-anchor=\"end\">"
@@ -186,11 +207,11 @@ std::string render_svg(const Chart& chart) {
     const std::string& colour = colours[k];
     std::vector<std::size_t> drawn;
     for (std::size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
-      if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) drawn.push_back(i);
+      if (drawable(s.x[i], s.y[i])) drawn.push_back(i);
     os << "<g class=\"series\" data-name=\"" << xml_escape(s.name) << "\" data-points=\"" << drawn.size()
        << "\" data-colour=\"" << colour << "\" data-style=\"" << style_name(s.style) << "\" stroke=\"" << colour
        << "\" fill=\"" << colour << "\">\n";
-    if (drawn.size() > 1) {
+    if (drawn.size() > 1 && s.style != LineStyle::none) {
       os << "<polyline fill=\"none\" stroke-width=\"1.6\"" << dash_array(s.style, false)
          << " points=\"";
       for (const auto i : drawn) os << num(px(s.x[i])) << ',' << num(py(s.y[i])) << ' ';
@@ -199,9 +220,14 @@ std::string render_svg(const Chart& chart) {
     for (const auto i : drawn) {
       const double x = px(s.x[i]);
       if (i < s.err.size() && std::isfinite(s.err[i]) && s.err[i] > 0)
-        os << "<line x1=\"" << num(x) << "\" x2=\"" << num(x) << "\" y1=\"" << num(py(s.y[i] - s.err[i]))
+        os << "<line x1=\"" << num(x) << "\" x2=\"" << num(x) << "\" y1=\""
+           << num(py(chart.log_y && s.y[i] - s.err[i] <= 0 ? s.y[i] : s.y[i] - s.err[i]))
            << "\" y2=\"" << num(py(s.y[i] + s.err[i])) << "\"/>\n";
-      os << "<circle cx=\"" << num(x) << "\" cy=\"" << num(py(s.y[i])) << "\" r=\"3\"/>\n";
+      if (s.style == LineStyle::none)  // points only: an open square, told apart from a curve's dots
+        os << "<rect class=\"marker\" x=\"" << num(x - 4) << "\" y=\"" << num(py(s.y[i]) - 4)
+           << "\" width=\"8\" height=\"8\" fill=\"none\" stroke-width=\"1.5\"/>\n";
+      os << "<circle cx=\"" << num(x) << "\" cy=\"" << num(py(s.y[i])) << "\" r=\"" << (s.style == LineStyle::none ? 1.5 : 3)
+         << "\"/>\n";
     }
     os << "</g>\n";
   }
@@ -213,8 +239,11 @@ std::string render_svg(const Chart& chart) {
     const std::string& colour = colours[k];
     os << "<line x1=\"" << num(kLeft + kPlotW + 12) << "\" x2=\"" << num(kLeft + kPlotW + 32) << "\" y1=\"" << num(y)
        << "\" y2=\"" << num(y) << "\" stroke=\"" << colour << "\" stroke-width=\"2\""
-       << dash_array(chart.series[k].style, true) << "/>\n"
-       << "<text x=\"" << num(kLeft + kPlotW + 38) << "\" y=\"" << num(y + 4) << "\" font-size=\"10\">"
+       << dash_array(chart.series[k].style, true) << "/>\n";
+    if (chart.series[k].style == LineStyle::none)
+      os << "<rect x=\"" << num(kLeft + kPlotW + 18) << "\" y=\"" << num(y - 4) << "\" width=\"8\" height=\"8\" fill=\"none\" "
+         << "stroke=\"" << colour << "\" stroke-width=\"1.5\"/>\n";
+    os << "<text x=\"" << num(kLeft + kPlotW + 38) << "\" y=\"" << num(y + 4) << "\" font-size=\"10\">"
        << xml_escape(chart.series[k].name) << "</text>\n";
   }
   os << "</g>\n</svg>\n";

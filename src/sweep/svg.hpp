@@ -16,8 +16,9 @@
 namespace srr::sweep {
 
 /// How a series' line is drawn: the sweep plots draw SRR solid, QER dashed, references (FP32, weight-only)
-/// and other methods dotted.
-enum class LineStyle { solid, dashed, dotted };
+/// and other methods dotted; `none` draws the points only (settings that are not a curve, e.g. uniform
+/// settings among allocated plans).
+enum class LineStyle { solid, dashed, dotted, none };
 
 struct Series {
   std::string name;
@@ -34,6 +35,7 @@ struct Chart {
   /// Non-empty: a categorical x axis; a point's x is the index of its category.
   std::vector<std::string> categories;
   std::vector<Series> series;
+  bool log_y = false;  ///< a logarithmic y axis (ticks at 1, 2, 5 × 10^k); non-positive y are not drawn
 };
 
 /// The chart as an SVG document. Series without a finite point still appear in the legend (and as an

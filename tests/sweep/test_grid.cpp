@@ -296,3 +296,38 @@ TEST(Manifest, RoundTripsAndIsByteStableOnReplanning) {
 }
 
 }  // namespace
+
+TEST(Grid, BudgetPointsTakeTheirBitsAndRankFromThePlan) {
+  const auto points = expand(parse(R"([data]
+model = m
+text = t
+calib.windows = 2
+eval.skip-windows = 2
+[fixed]
+method = srr
+bits-set = 2,3,4
+rank-set = 0,4,8
+[axes.uniform]
+bits = 3, 4
+rank = 4
+[axes.allocated]
+budget = 3.25, 4.25
+bits = 3
+rank = 4
+)"));
+  ASSERT_EQ(points.size(), 4u);
+  // uniform points: no allocation keys (they would change the id without changing the result)
+  EXPECT_EQ(points[0].settings.at("bits"), "3");
+  EXPECT_EQ(points[0].settings.count("bits-set"), 0u);
+  EXPECT_FALSE(is_allocated(points[0].settings));
+  // budget points: the sets as one value each, no bits or rank of their own
+  EXPECT_TRUE(is_allocated(points[2].settings));
+  EXPECT_EQ(points[2].settings.at("budget"), "3.25");
+  EXPECT_EQ(points[2].settings.at("bits-set"), "2,3,4");
+  EXPECT_EQ(points[2].settings.count("bits"), 0u);
+  EXPECT_EQ(points[2].settings.count("rank"), 0u);
+  EXPECT_EQ(allocation_settings(points[3].settings),
+            (Settings{{"budget", "4.25"}, {"bits-set", "2,3,4"}, {"rank-set", "0,4,8"}}));
+  EXPECT_NE(error_of("[data]\nmodel = m\n[axes]\nbits-set = 2,3\n").find("g.ini:4: 'bits-set' is one set"),
+            std::string::npos);
+}

@@ -88,6 +88,19 @@ TEST(Args, StepsGetTheirSlicesAndOptions) {
             (std::vector<std::string>{"eval", "--model", "/data/m.bin", "--tokenizer", "tok.bin", "--text", "e.txt",
                                       "--ctx", "128", "--skip-windows", "4", "--protocol", "stream", "--store", "s.h5",
                                       "--skip-fp32", "--json"}));
+  // A budget point: allocate measures sensitivities on the calibration slice; quantize gets the plan and
+  // none of the allocation keys.
+  Settings budget = kSrr;
+  budget.erase("rank");
+  budget.insert({{"budget", "3.5"}, {"bits-set", "2,3,4"}, {"rank-set", "0,8"}});
+  EXPECT_EQ(allocate_args(budget, "c.h5", "p.tsv"),
+            (std::vector<std::string>{"allocate", "--model", "/data/m.bin", "--tokenizer", "tok.bin", "--calib", "c.h5",
+                                      "--text", "c.txt", "--ctx", "128", "--windows", "4", "--bits-set", "2,3,4",
+                                      "--budget", "3.5", "--method", "srr", "--rank-set", "0,8", "--scale", "lqer",
+                                      "--out", "p.tsv", "--json"}));
+  EXPECT_EQ(quantize_args(budget, "c.h5", "s.h5", "p.tsv"),
+            (std::vector<std::string>{"quantize", "--model", "/data/m.bin", "--calib", "c.h5", "--out", "s.h5",
+                                      "--plan", "p.tsv", "--method", "srr", "--scale", "lqer"}));
   const auto fp32 = eval_args(kSrr, "");
   EXPECT_EQ(fp32.back(), "--json");
   EXPECT_EQ(std::count(fp32.begin(), fp32.end(), "--store"), 0);
