@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // `srr eval`: perplexity of the FP32 model and of a quantized one, layer by layer and token-parallel under MPI
 // (pipeline/evaluation.hpp).
+#include <algorithm>
 #include <cmath>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "app/cli.hpp"
@@ -64,6 +66,18 @@ int run_eval(int argc, char** argv) {
   const pipeline::TextInput input = text_input(vm);
   const auto ckpt = model::Checkpoint::open(input.model);
   const model::LlamaConfig& config = ckpt.config();
+  nlohmann::json plan_json;
+  // --plan: read and checked against the checkpoint before any work; the largest rank sizes the memory plan.
+  std::map<std::string, qer::LayerSettings> per_layer;
+  int rank = vm.count("plan") ? 0 : static_cast<int>(vm["rank"].as<long>());
+  if (vm.count("plan")) {
+    const auto plan = pipeline::read_plan(vm["plan"].as<std::string>());
+    for (auto& [name, s] : pipeline::plan_settings(plan, ckpt, method_settings(vm).layer)) {
+      rank = std::max(rank, static_cast<int>(s.rank));
+      per_layer.emplace(name, s);
+    }
+    plan_json = {{"file", vm["plan"].as<std::string>()}, {"sha256", plan.sha256}};
+  }
   const auto windows = protocol == "stream" ? pipeline::stream_windows(input, config.max_pos)
                                             : std::vector<std::vector<int>>{};
   const int max_len = input.ctx == 0 ? config.max_pos : input.ctx;
@@ -80,9 +94,9 @@ int run_eval(int argc, char** argv) {
   const bool quantized = vm.count("store") || vm.count("quantize") || vm.count("adapter");
   const std::size_t dtype_bytes = model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight"));
   std::vector<pipeline::MemoryPlan> plans = {pipeline::eval_plan(
-      config, dtype_bytes, most_tokens, longest, quantized ? static_cast<int>(vm["rank"].as<long>()) : 0)};
+      config, dtype_bytes, most_tokens, longest, quantized ? rank : 0)};
   if (vm.count("quantize")) {  // the decomposition of one linear layer at a time, on top of the evaluation
-    const auto worker = pipeline::quantize_worker_plan(config, static_cast<int>(vm["rank"].as<long>()),
+    const auto worker = pipeline::quantize_worker_plan(config, rank,
                                                        method_settings(vm).float64,
                                                        vm.count("calib") > 0);
     for (std::size_t i = 1; i < worker.items.size(); ++i) plans.front().items.push_back(worker.items[i]);
@@ -112,12 +126,7 @@ int run_eval(int argc, char** argv) {
       out["adapter"] = vm["adapter"].as<std::string>();
     } else {
       const qer::MethodSettings cfg = method_settings(vm);
-      std::map<std::string, qer::LayerSettings> per_layer;
-      if (vm.count("plan")) {
-        const auto plan = pipeline::read_plan(vm["plan"].as<std::string>());
-        for (auto& [name, s] : pipeline::plan_settings(plan, ckpt, cfg.layer)) per_layer.emplace(name, s);
-        out["plan"] = {{"file", vm["plan"].as<std::string>()}, {"sha256", plan.sha256}};
-      }
+      if (vm.count("plan")) out["plan"] = plan_json;
       quantizer = std::make_unique<pipeline::LayerQuantizer>(ckpt, cfg,
                                                              vm.count("calib") ? vm["calib"].as<std::string>() : std::string());
       layers = std::make_unique<pipeline::QuantizedLayers>(ckpt, *quantizer, comm, std::move(per_layer));

@@ -153,16 +153,40 @@ Weighting weighting_from_string(const std::string& s) {
   throw InputError("--weighting must be none or loss, got '" + s + "'");
 }
 
+namespace {
+/// The FP32 checkpoint with one linear layer replaced (what a layer's sensitivity is measured on).
+class OneLayerReplaced : public LayerSource {
+public:
+  OneLayerReplaced(const model::Checkpoint& ckpt, std::string name, model::LinearOverride o)
+      : ckpt_(ckpt), name_(std::move(name)), o_(std::move(o)) {
+    const auto names = ckpt.linear_layer_names();
+    decoder_layer_ = static_cast<int>((std::find(names.begin(), names.end(), name_) - names.begin()) / 7);
+  }
+  model::DecoderLayer load(int l) override {
+    model::DecoderLayer layer = model::DecoderLayer::load(ckpt_, l);
+    if (l == decoder_layer_) layer.replace_linear(name_, o_);
+    return layer;
+  }
+
+private:
+  const model::Checkpoint& ckpt_;
+  std::string name_;
+  model::LinearOverride o_;
+  int decoder_layer_ = 0;
+};
+}  // namespace
+
 double measure_sensitivity(std::vector<AllocationLayer>& layers, const model::Checkpoint& ckpt, LayerQuantizer& q,
                            const std::vector<std::vector<int>>& windows, const parallel::Communicator& comm) {
   require(!windows.empty(), "--weighting loss: the sensitivity text has no windows (see --text, --windows)");
-  model::Llama llama(ckpt);
   const TextInput unused;  // the stream protocol reads only `windows`
-  const auto mean_nll = [&] {
-    const Score s = evaluate(llama, unused, "stream", windows, comm);
+  const EvalWork work = eval_work(unused, "stream", windows, 0, comm);
+  const auto mean_nll = [&](LayerSource& source) {
+    const Score s = evaluate(ckpt, work, source, comm);
     return s.nll / s.tokens;
   };
-  const double fp32 = mean_nll();
+  Fp32Layers fp32_layers(ckpt);
+  const double fp32 = mean_nll(fp32_layers);
   for (auto& l : layers) {
     Stopwatch clock;
     // The cheapest option has the largest error: the strongest signal above the noise of the text.
@@ -172,9 +196,8 @@ double measure_sensitivity(std::vector<AllocationLayer>& layers, const model::Ch
     s.quant.width = ref->bits;
     s.rank = ref->rank;
     if (s.rank == 0) s.method = qer::Method::WeightOnly;
-    llama.replace_linear(l.name, to_override(q.run(l.name, s)));  // every rank computes it: same bits
-    const double increase = mean_nll() - fp32;
-    llama.replace_linear(l.name, {ckpt.linear_weight(l.name), {}, {}});
+    OneLayerReplaced replaced(ckpt, l.name, store::to_override(q.run(l.name, s)));  // every rank computes it: same bits
+    const double increase = mean_nll(replaced) - fp32;
     // A layer whose damage the text cannot see (ΔNLL ≤ 0) weighs nothing: it gets the cheapest option.
     l.sensitivity = ref->act_error > 0 ? std::max(increase, 0.0) / ref->act_error : 0.0;
     for (auto& o : l.options) o.error = l.sensitivity * o.act_error;
