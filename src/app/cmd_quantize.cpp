@@ -8,6 +8,7 @@
 #include "app/logging.hpp"
 #include "parallel/mpi.hpp"
 #include "model/checkpoint.hpp"
+#include "pipeline/allocation_plan.hpp"
 #include "pipeline/memory_plan.hpp"
 #include "pipeline/quantize_job.hpp"
 
@@ -29,6 +30,7 @@ pipeline::QuantizeJob read_job(const po::variables_map& vm) {
   job.out = vm["out"].as<std::string>();
   require(!job.out.empty(), "--out must name the store file, got ''");
   if (vm.count("calib")) job.calib = vm["calib"].as<std::string>();
+  if (vm.count("plan")) job.plan = vm["plan"].as<std::string>();
   job.group_size = vm["group-size"].as<int>();
   job.dist_block = vm["dist-block"].as<int>();
   job.method = method_settings(vm);
@@ -45,6 +47,8 @@ int run_quantize(int argc, char** argv) {
       ("model", po::value<std::string>(), "checkpoint: llama2.c .bin, .safetensors, or a Hugging Face model directory")
       ("calib", po::value<std::string>(), "calibration statistics (HDF5, from srr calibrate); needed unless --scale identity")
       ("out", po::value<std::string>(), "the store (HDF5) to create or resume; <out>.lock guards it while a run lives")
+      ("plan", po::value<std::string>(), "per-layer bits, rank and k rule from this plan (srr allocate); the other "
+       "settings from the method options")
       ("group-size", po::value<int>()->default_value(1),
        "ranks per worker: g > 1 runs each layer's SVDs and QERA-exact eigendecompositions on a BLACS grid of g "
        "ranks (np − 1 must be a multiple of g)")
@@ -64,13 +68,16 @@ int run_quantize(int argc, char** argv) {
   if (world.rank() == 0) {
     const nlohmann::json shown = {{"model", job.model.string()},
                                   {"calib", job.calib.empty() ? nlohmann::json() : nlohmann::json(job.calib.string())},
-                                  {"out", job.out.string()}, {"ranks", world.size()}, {"group_size", job.group_size},
+                                  {"out", job.out.string()},
+                                  {"plan", job.plan.empty() ? nlohmann::json() : nlohmann::json(job.plan.string())},
+                                  {"ranks", world.size()}, {"group_size", job.group_size},
                                   {"method", qer::to_json(job.method)}};
     SRR_LOG(info) << "srr " << SRR_VERSION << " quantize, configuration: " << shown.dump();
   }
   // The memory plan, before any work: a worker holds one linear layer at a time, the master one record.
   const auto ckpt = model::Checkpoint::open(job.model);
-  const auto rank = static_cast<int>(job.method.layer.rank);
+  const auto rank = static_cast<int>(job.plan.empty() ? job.method.layer.rank
+                                                      : pipeline::largest_rank(pipeline::read_plan(job.plan)));
   const bool rxx = job.method.scale.kind == qer::ScaleKind::QeraExact;
   const std::uint64_t limit = memory_per_rank(vm, world);
   pipeline::check_memory_plans({pipeline::quantize_worker_plan(ckpt.config(), rank, job.method.float64, rxx),

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
 
 #include "base/error.hpp"
@@ -152,7 +153,7 @@ json qpeft_metadata(PeftConvention c, index_t rank, const json& store_config, co
           : "descending singular value of S*(W - Q) (the joint refit; for SRR its first freeze_rank components "
             "are the preserved ones, as in the release)";
   json per_layer = json::object();
-  for (const auto& l : layers) per_layer[l.name] = {{"freeze_rank", l.freeze_rank}, {"s_vals", l.s_vals}};
+  for (const auto& l : layers) per_layer[l.name] = {{"freeze_rank", l.freeze_rank}, {"r", l.rank}, {"s_vals", l.s_vals}};
   const index_t alpha = peft_lora_alpha(c, rank);
   return {{"format", "srr-qpeft"},
           {"version", kQpeftFormatVersion},
@@ -213,6 +214,51 @@ json peft_lora_config(index_t rank, const std::vector<std::string>& target_modul
               {"revision", nullptr}};
 }
 
+std::string peft_pattern_key(const std::string& layer) {
+  const auto dot = layer.find('.');
+  return dot == std::string::npos ? layer : layer.substr(dot + 1);
+}
+
+void set_rank_pattern(json& config, const std::map<std::string, index_t>& ranks, PeftConvention c) {
+  const index_t r = config.at("r").get<index_t>();
+  json rank_pattern = json::object(), alpha_pattern = json::object();
+  for (const auto& [layer, rank] : ranks) {
+    const std::string key = peft_pattern_key(layer);
+    rank_pattern[key] = rank;
+    if (peft_lora_alpha(c, rank) != peft_lora_alpha(c, r)) alpha_pattern[key] = peft_lora_alpha(c, rank);
+  }
+  config["rank_pattern"] = rank_pattern;
+  config["alpha_pattern"] = alpha_pattern;
+}
+
+namespace {
+/// A rank_pattern or alpha_pattern of an adapter config: key → value, each key to be matched by a module.
+struct ModulePattern {
+  std::map<std::string, double> values;
+  std::set<std::string> used;
+  /// The value of the key naming `module` (the module itself, or its trailing components), if any.
+  std::optional<double> find(const std::string& module) {
+    for (const auto& [key, v] : values)
+      if (module == key || (module.size() > key.size() && module.ends_with("." + key))) {
+        used.insert(key);
+        return v;
+      }
+    return std::nullopt;
+  }
+};
+
+ModulePattern read_pattern(const json& cfg, const char* key, const std::string& cfg_name) {
+  ModulePattern p;
+  if (!cfg.contains(key) || cfg[key].is_null()) return p;
+  require(cfg[key].is_object(), cfg_name, ": ", key, " must be an object {module: value}");
+  for (const auto& [k, v] : cfg[key].items()) {
+    require(v.is_number() && v.get<double>() > 0, cfg_name, ": ", key, "[\"", k, "\"] must be a positive number");
+    p.values.emplace(k, v.get<double>());
+  }
+  return p;
+}
+}  // namespace
+
 PeftAdapter read_peft_adapter(const fs::path& dir) {
   const fs::path config_path = dir / kAdapterConfigFile, weights_path = dir / kAdapterModelFile;
   const std::string cfg_name = config_path.string();
@@ -230,12 +276,10 @@ PeftAdapter read_peft_adapter(const fs::path& dir) {
           ": fan_in_fan_out adapters (GPT-2 Conv1D layers) are not supported");
   const json bias = cfg.contains("bias") ? cfg["bias"] : json("none");
   require(bias == "none", cfg_name, ": bias must be \"none\", got ", bias.dump());
-  for (const char* key : {"rank_pattern", "alpha_pattern"})
-    require(!cfg.contains(key) || cfg[key].is_null() || cfg[key].empty(), cfg_name, ": ", key,
-            " (per-module ranks or alphas) is not supported");
+  ModulePattern rank_pattern = read_pattern(cfg, "rank_pattern", cfg_name);
+  ModulePattern alpha_pattern = read_pattern(cfg, "alpha_pattern", cfg_name);
 
   PeftAdapter adapter;
-  adapter.scaling = alpha / (rslora ? std::sqrt(static_cast<double>(r)) : static_cast<double>(r));
   const model::SafetensorsFile file(weights_path);
   const std::string file_name = weights_path.string();
   const std::string prefix = kPeftPrefix, suffix_a = ".lora_A.weight", suffix_b = ".lora_B.weight";
@@ -246,18 +290,26 @@ PeftAdapter read_peft_adapter(const fs::path& dir) {
     const std::string module = name.substr(prefix.size(), name.size() - prefix.size() - suffix_a.size());
     require(t.shape.size() == 2, file_name, ": tensor \"", name, "\" has shape ", dims(t.shape), ", expected a matrix");
     LoraFactors& f = adapter.layers[module];
-    f.rank = r;
+    const double rank = rank_pattern.find(module).value_or(static_cast<double>(r));
+    require(rank == std::floor(rank), cfg_name, ": rank_pattern gives ", module, " the rank ", rank);
+    f.rank = static_cast<index_t>(rank);
+    const double a = alpha_pattern.find(module).value_or(alpha);
+    f.scaling = a / (rslora ? std::sqrt(rank) : rank);
     if (is_a) {
-      require(t.shape[0] == r, file_name, ": \"", name, "\" has shape ", dims(t.shape), " but r = ", r);
+      require(t.shape[0] == f.rank, file_name, ": \"", name, "\" has shape ", dims(t.shape), " but r = ", f.rank);
       f.in = t.shape[1];
       f.lora_A = file.read_f32(name);
     } else {
-      require(t.shape[1] == r, file_name, ": \"", name, "\" has shape ", dims(t.shape), " but r = ", r);
+      require(t.shape[1] == f.rank, file_name, ": \"", name, "\" has shape ", dims(t.shape), " but r = ", f.rank);
       f.out = t.shape[0];
       f.lora_B = file.read_f32(name);
     }
   }
   require(!adapter.layers.empty(), file_name, ": the adapter has no LoRA factors");
+  for (const auto* p : {&rank_pattern, &alpha_pattern})
+    for (const auto& [key, v] : p->values)
+      require(p->used.count(key) > 0, cfg_name, ": ", p == &rank_pattern ? "rank_pattern" : "alpha_pattern", " key \"",
+              key, "\" names no module of the adapter");
   for (const auto& [module, f] : adapter.layers)
     require(!f.lora_A.empty() && !f.lora_B.empty(), file_name, ": module ", module,
             " has only one of lora_A and lora_B");
@@ -282,8 +334,8 @@ std::map<std::string, model::LinearOverride> adapter_overrides(const PeftAdapter
     std::copy(f.lora_A.begin(), f.lora_A.end(), o.L.data());
     std::copy(f.lora_B.begin(), f.lora_B.end(), o.R.data());
     // Scaling 1 (what srr export writes) leaves R bit for bit as stored.
-    if (adapter.scaling != 1.0)
-      for (float& v : o.R.values()) v = static_cast<float>(v * adapter.scaling);
+    if (f.scaling != 1.0)
+      for (float& v : o.R.values()) v = static_cast<float>(v * f.scaling);
     out.emplace(module, std::move(o));
   }
   return out;

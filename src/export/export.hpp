@@ -100,6 +100,7 @@ struct QpeftLayer {
   std::string name;
   la::index_t freeze_rank = 0;
   std::vector<double> s_vals;
+  la::index_t rank = 0;  ///< the layer's own (a plan may give each layer its own)
 };
 
 /// qpeft.json: format and version, the convention (r, lora_alpha, scaling), the store's method settings,
@@ -112,17 +113,29 @@ nlohmann::json freeze_rank_dict(const std::vector<QpeftLayer>& layers);
 /// One layer of a PEFT LoRA adapter: lora_A [r][in] and lora_B [out][r], row-major, as stored.
 struct LoraFactors {
   la::index_t in = 0, out = 0, rank = 0;
+  double scaling = 1;  ///< lora_alpha / r (or / √r with use_rslora), with the module's rank and alpha patterns
   std::vector<float> lora_A, lora_B;
 };
 
 struct PeftAdapter {
-  double scaling = 1;  ///< lora_alpha / r (or / √r with use_rslora)
   std::map<std::string, LoraFactors> layers;  ///< by module name without PEFT's prefix, e.g. model.layers.0.mlp.up_proj
 };
 
+/// The key of a layer in PEFT's rank_pattern and alpha_pattern: its name without the first component
+/// ("layers.0.mlp.up_proj" for "model.layers.0.mlp.up_proj"). PEFT matches a key against a module name
+/// with ".*\.KEY$" (before 0.14) or "(.*\.)?KEY$" (since): this form is matched by both, and by that layer only.
+std::string peft_pattern_key(const std::string& layer);
+
+/// Sets a LoRA config's rank_pattern to `ranks` (layer name → rank, for the layers whose rank is not the
+/// config's `r`) and alpha_pattern to their lora_alpha where it differs from the config's (the convention's
+/// alpha of their rank).
+void set_rank_pattern(nlohmann::json& config, const std::map<std::string, la::index_t>& ranks, PeftConvention c);
+
 /// Reads `dir`/adapter_config.json and `dir`/adapter_model.safetensors. Only plain LoRA on linear layers
-/// is accepted (peft_type LORA, no DoRA, no fan_in_fan_out, bias none, no per-module rank or alpha
-/// patterns); anything else, or tensors whose names or shapes do not fit, is an InputError naming the file.
+/// is accepted (peft_type LORA, no DoRA, no fan_in_fan_out, bias none); rank_pattern and alpha_pattern
+/// keys are taken as module names or their trailing components (as srr export writes them: no regular
+/// expressions), and a key that names no module is refused. Anything else, or tensors whose names or shapes
+/// do not fit, is an InputError naming the file.
 PeftAdapter read_peft_adapter(const std::filesystem::path& dir);
 
 /// The adapter applied to the linear layers of `base`: Q = the base's own weight, L = lora_A read as in×r

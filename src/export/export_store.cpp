@@ -83,6 +83,7 @@ struct ExportPlan {
   std::map<std::string, std::size_t> layer_index;  ///< "<layer>.weight" → index in the store
   std::vector<model::TensorSpec> model_specs, adapter_specs;
   std::vector<std::string> targets;
+  std::map<std::string, index_t> rank_pattern;  ///< layers whose rank is not the layout's (a plan's store)
   std::uint64_t bytes = 0;
 };
 
@@ -95,7 +96,6 @@ std::string directory_name(const fs::path& dir) {
 
 ExportPlan plan_export(const Store& st, const model::Checkpoint& ckpt, DType dtype, bool adapter_only) {
   const auto& layout = st.layout();
-  const index_t rank = layout.rank;
   ExportPlan p;
   for (std::size_t i = 0; i < layout.layers.size(); ++i) p.layer_index.emplace(layout.layers[i].name + ".weight", i);
   for (const auto& name : ckpt.tensor_names()) {
@@ -104,16 +104,24 @@ ExportPlan plan_export(const Store& st, const model::Checkpoint& ckpt, DType dty
     const DType t = it != p.layer_index.end() ? dtype : ckpt.dtype(name);
     p.model_specs.push_back({name, t, ckpt.shape(name)});
     if (!adapter_only) p.bytes += element_count(ckpt.shape(name)) * model::dtype_size(t);
-    if (it == p.layer_index.end() || rank == 0) continue;
+    if (it == p.layer_index.end()) continue;
     const auto& l = layout.layers[it->second];
+    const index_t rank = layout.rank_of(l);
+    if (rank == 0) continue;  // no adapter module: PEFT has no rank-0 LoRA
     const std::string module = kPeftPrefix + l.name;
     p.adapter_specs.push_back({module + ".lora_A.weight", DType::F32, {rank, l.in}});
     p.adapter_specs.push_back({module + ".lora_B.weight", DType::F32, {l.out, rank}});
     p.bytes += static_cast<std::uint64_t>(rank * (l.in + l.out)) * 4;
   }
+  // PEFT's target_modules: the projections (q_proj, k_proj, ... in plan order) when every layer has factors,
+  // else the names of the layers that have them.
+  const bool all_factored = std::all_of(layout.layers.begin(), layout.layers.end(),
+                                        [&](const StoreLayer& l) { return layout.rank_of(l) > 0; });
   for (const auto& l : layout.layers) {
-    const std::string proj = l.name.substr(l.name.rfind('.') + 1);
-    if (std::find(p.targets.begin(), p.targets.end(), proj) == p.targets.end()) p.targets.push_back(proj);
+    if (layout.rank_of(l) == 0) continue;
+    const std::string target = all_factored ? l.name.substr(l.name.rfind('.') + 1) : l.name;
+    if (std::find(p.targets.begin(), p.targets.end(), target) == p.targets.end()) p.targets.push_back(target);
+    if (layout.rank_of(l) != layout.rank) p.rank_pattern.emplace(l.name, layout.rank_of(l));
   }
   return p;
 }
@@ -132,7 +140,7 @@ ExportSummary export_store(const ExportSettings& s) {
   require(s.dtype != DType::BF16 || layout.quant.scheme == quant::Scheme::Mxint, "--dtype bf16: the store's ",
           quant::to_string(layout.quant.scheme), " values (q − zero)·scale are not exact in bf16; use --dtype fp32");
   require(!s.adapter_only || rank > 0,
-          "--adapter-only: the store has rank 0 (--method w-only), so there is no adapter");
+          "--adapter-only: the store has rank 0 in every layer (--method w-only), so there is no adapter");
 
   const auto& cfg = ckpt.config();
   const std::vector<index_t> q_order = hf_rope_row_order(cfg.heads, cfg.head_dim);
@@ -165,7 +173,7 @@ ExportSummary export_store(const ExportSettings& s) {
     }
     auto [o, k_star] = exported_layer(st, it->second, s.dtype, order);
     if (model_writer) model_writer->append(o.Q.values());
-    qpeft_layers.push_back({layout.layers[it->second].name, k_star, product_singular_values(o.L, o.R)});
+    qpeft_layers.push_back({layout.layers[it->second].name, k_star, product_singular_values(o.L, o.R), o.L.cols()});
     if (adapter_writer) {
       apply_peft_convention(s.convention, sqrt_balanced, o.L, o.R);
       adapter_writer->append(o.L.values());  // L (in×r) column-major = lora_A [r][in]
@@ -189,8 +197,9 @@ ExportSummary export_store(const ExportSettings& s) {
     const std::string base = !s.base_model_name.empty() ? s.base_model_name
                              : s.adapter_only           ? portable_model_name(s.model)
                                                         : directory_name(dir.final_path());
-    dir.write_file(kAdapterConfigFile,
-                   peft_lora_config(rank, plan.targets, base, peft_lora_alpha(s.convention, rank)).dump(2) + "\n");
+    nlohmann::json config = peft_lora_config(rank, plan.targets, base, peft_lora_alpha(s.convention, rank));
+    set_rank_pattern(config, plan.rank_pattern, s.convention);
+    dir.write_file(kAdapterConfigFile, config.dump(2) + "\n");
   }
   // Written for rank 0 as well: a QLoRA-style run starts from the weight-only base and needs to know it is one.
   std::sort(qpeft_layers.begin(), qpeft_layers.end(), [&](const auto& a, const auto& b) {

@@ -331,6 +331,12 @@ AllocationPlan read_plan(const std::filesystem::path& path) {
   return parse_plan(text, path);
 }
 
+index_t largest_rank(const AllocationPlan& plan) {
+  index_t r = 0;
+  for (const auto& e : plan.entries) r = std::max(r, e.rank);
+  return r;
+}
+
 std::vector<std::pair<std::string, qer::LayerSettings>> plan_settings(const AllocationPlan& plan,
                                                                       const model::Checkpoint& ckpt,
                                                                       const qer::LayerSettings& base) {

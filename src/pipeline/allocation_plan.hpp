@@ -145,6 +145,8 @@ std::string plan_text(const Allocation& a, const qer::MethodSettings& method, do
 AllocationPlan parse_plan(const std::string& text, const std::filesystem::path& path);
 /// Reads `path` and parses it (InputError naming the file when it cannot be read).
 AllocationPlan read_plan(const std::filesystem::path& path);
+/// The largest rank of the plan's layers: what one layer's decomposition must hold in memory.
+index_t largest_rank(const AllocationPlan& plan);
 
 /// The settings of every linear layer of `ckpt` under `plan`, in checkpoint order: `base` with the plan's
 /// bits, rank and k rule (rank 0: weight-only). InputError naming the file and layer for a layer the

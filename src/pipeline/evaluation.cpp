@@ -119,7 +119,6 @@ AdapterLayers::AdapterLayers(store::PeftAdapter adapter, const model::Checkpoint
     require(it != names.end(), "the adapter targets \"", module,
             "\", which is not a linear layer of the model (expected e.g. ", names.front(), ")");
     auto& sub = by_layer_[static_cast<std::size_t>(it - names.begin()) / 7];
-    sub.scaling = adapter.scaling;
     sub.layers.emplace(module, std::move(f));
   }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "pipeline/plan.hpp"
 
+#include <algorithm>
 #include <set>
 
 #include "base/error.hpp"
@@ -12,18 +13,33 @@ double estimated_cost(index_t in, index_t out, index_t rank) {
   return static_cast<double>(in) * static_cast<double>(out) * static_cast<double>(in + rank);
 }
 
-Plan plan_layers(const model::Checkpoint& ckpt, const qer::MethodSettings& method) {
+Plan plan_layers(const model::Checkpoint& ckpt, const qer::MethodSettings& method,
+                 const std::vector<std::pair<std::string, qer::LayerSettings>>* per_layer) {
   Plan plan;
   plan.layout.quant = method.layer.quant;
   plan.layout.rank = method.layer.method == qer::Method::WeightOnly ? 0 : method.layer.rank;
-  for (const auto& name : ckpt.linear_layer_names()) {
+  const auto names = ckpt.linear_layer_names();
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& name = names[i];
     const auto shape = ckpt.shape(name + ".weight");  // [out][in]
     const index_t out = shape.at(0), in = shape.at(1);
-    qer::validate(method.layer, in, out, name);
+    const qer::LayerSettings& s = per_layer ? per_layer->at(i).second : method.layer;
+    SRR_ASSERT(!per_layer || per_layer->at(i).first == name);
+    qer::validate(s, in, out, name);
+    const index_t rank = s.method == qer::Method::WeightOnly ? 0 : s.rank;
     plan.items.push_back({plan.layout.layers.size(), name, model::statistics_key(name), in, out,
-                          estimated_cost(in, out, method.layer.rank)});
-    plan.layout.layers.push_back({name, in, out});
+                          estimated_cost(in, out, rank)});
+    plan.layout.layers.push_back({name, in, out, s.quant.width, rank});
   }
+  if (per_layer) {  // the root's figures: the largest of the layers' (docs/store.md)
+    plan.layout.quant.width = 0;
+    plan.layout.rank = 0;
+    for (const auto& l : plan.layout.layers) {
+      plan.layout.quant.width = std::max(plan.layout.quant.width, l.bits);
+      plan.layout.rank = std::max(plan.layout.rank, l.rank);
+    }
+  }
+  plan.layout.canonicalize();
   return plan;
 }
 

@@ -37,8 +37,10 @@ struct Plan {
 };
 
 /// Every q/k/v/o/gate/up/down layer of `ckpt`, each validated against `method` (InputError naming the
-/// layer otherwise).
-Plan plan_layers(const model::Checkpoint& ckpt, const qer::MethodSettings& method);
+/// layer otherwise). With `per_layer` (from an allocation plan, in checkpoint order) each layer takes its own
+/// bits and rank, recorded in the layout.
+Plan plan_layers(const model::Checkpoint& ckpt, const qer::MethodSettings& method,
+                 const std::vector<std::pair<std::string, qer::LayerSettings>>* per_layer = nullptr);
 
 /// Every way the calibration file described by `info` fails to serve `items` (one readable line each): an
 /// input without statistics, of another dimension, or without XᵀX when `needs_xtx`. Empty when it fits.

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <numeric>
 #include <optional>
 #include <set>
@@ -12,6 +13,7 @@
 #include "base/error.hpp"
 #include "base/file_lock.hpp"
 #include "model/checkpoint.hpp"
+#include "pipeline/allocation_plan.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/log.hpp"
 #include "pipeline/messages.hpp"
@@ -41,9 +43,13 @@ class LayerWorker {
 public:
   LayerWorker(const QuantizeJob& job, int mpi_rank, const parallel::ProcessGrid* grid)
       : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(job.model)),
-        quantizer_(checkpoint_, job.method, job.calib, make_svd_engine(job.method.svd, grid, job.dist_block)) {}
+        quantizer_(checkpoint_, job.method, job.calib, make_svd_engine(job.method.svd, grid, job.dist_block)) {
+    if (!job.plan.empty())
+      for (auto& [name, s] : plan_settings(read_plan(job.plan), checkpoint_, job.method.layer)) per_layer_[name] = s;
+  }
   store::LayerRecord run(const std::string& name) {
-    store::LayerRecord record = quantizer_.run(name);
+    const auto it = per_layer_.find(name);
+    store::LayerRecord record = it == per_layer_.end() ? quantizer_.run(name) : quantizer_.run(name, it->second);
     record.mpi_rank = rank_;
     return record;
   }
@@ -53,6 +59,7 @@ private:
   int rank_;
   model::Checkpoint checkpoint_;
   LayerQuantizer quantizer_;
+  std::map<std::string, qer::LayerSettings> per_layer_;  ///< from the plan; empty without one
 };
 
 /// Everything the master sets up before any work is handed out.
@@ -86,7 +93,16 @@ std::vector<bool> verified_done_marks(store::Store& store) {
 /// file against every input the plan needs.
 Run prepare(const QuantizeJob& job) {
   const auto checkpoint = model::Checkpoint::open(job.model);
-  Plan plan = plan_layers(checkpoint, job.method);
+  nlohmann::json config = qer::to_json(job.method);
+  std::optional<AllocationPlan> allocation;
+  std::vector<std::pair<std::string, qer::LayerSettings>> per_layer;
+  if (!job.plan.empty()) {
+    allocation = read_plan(job.plan);
+    per_layer = plan_settings(*allocation, checkpoint, job.method.layer);
+    // The plan's bytes, so that a resume with another plan (or none) is refused and the store says what made it.
+    config["plan"] = {{"sha256", allocation->sha256}, {"text", allocation->text}};
+  }
+  Plan plan = plan_layers(checkpoint, job.method, allocation ? &per_layer : nullptr);
   std::string calibration = "null";
   std::optional<FileLock> calib_lock;
   if (!job.calib.empty()) {
@@ -94,7 +110,7 @@ Run prepare(const QuantizeJob& job) {
     require_calibration_fits(job.calib, job.model, plan.items, job.method.scale.kind == qer::ScaleKind::QeraExact);
     calibration = store::calibration_identity(job.calib);
   }
-  const store::StoreHeader header{SRR_VERSION, qer::to_json(job.method), checkpoint.identity(), calibration};
+  const store::StoreHeader header{SRR_VERSION, config, checkpoint.identity(), calibration};
   Run run{std::move(calib_lock), store::Store::open_for_run(job.out, header, plan.layout), {}, plan.items.size(), 0, 0};
   const auto done = verified_done_marks(run.store);
   std::set<std::string> keys;

@@ -35,6 +35,10 @@ namespace srr::pipeline {
 
 struct QuantizeJob {
   std::filesystem::path model, calib, out;  ///< calib empty: identity scales only
+  /// An allocation plan (srr allocate): per-layer bits, rank and k rule; every other setting from `method`.
+  /// Empty: the same settings for every layer. The store records the plan (its text and SHA-256 in the
+  /// header config, each layer's bits and rank with the layer) and refuses a resume with another plan.
+  std::filesystem::path plan;
   int group_size = 1;                       ///< ranks per worker
   int dist_block = 64;                      ///< ScaLAPACK block size of group grids
   qer::MethodSettings method;

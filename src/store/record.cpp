@@ -22,6 +22,8 @@ LayerRecord make_record(const qer::LayerResult<T>& result, const qer::ScaleRepor
   r.scale_condition = scale.condition;
   r.scale_shrinkage = scale.shrinkage_lambda;
   r.scale_ridge = scale.ridge;
+  r.bits = result.codes.settings.width;
+  r.rank = result.L.cols();
   return r;
 }
 
@@ -79,6 +81,9 @@ std::vector<std::string> shape_mismatches(const LayerRecord& r, const RecordShap
       problems.push_back(detail::concat(f.name, " has ", n, " values, expected ",
                                         f.length == Length::Exact ? "" : "at most ", want));
   });
+  if (r.bits != c.settings.width || r.rank != shape.rank)
+    problems.push_back(detail::concat("the record says ", r.bits, " bits, rank ", r.rank, "; planned ", c.settings.width,
+                                      " bits, rank ", shape.rank));
   if (r.k_star != static_cast<std::int64_t>(r.preserved.size()))
     problems.push_back(detail::concat("k_star is ", r.k_star, " but ", r.preserved.size(), " directions are preserved"));
   for (auto i : r.preserved)

@@ -39,6 +39,10 @@ struct LayerRecord : qer::LayerSummary {
   std::int64_t scale_floored = 0;  ///< qer::ScaleReport of the layer's input scale
   double scale_condition = 1, scale_shrinkage = 0, scale_ridge = 0;
 
+  /// The layer's own settings: Q's bit width and the factors' rank. A uniform run gives every layer the same;
+  /// a plan (srr quantize --plan) each its own. The store keeps them with the layer (its planned shape).
+  std::int64_t bits = 0, rank = 0;
+
   std::int64_t mpi_rank = 0;  ///< the rank that computed the layer (diagnostic)
 };
 
@@ -119,6 +123,8 @@ void visit_fields(Record& r, F&& f) {
   f(FieldSpec{"scale_condition",        Scalar, {_, _},           Exact,           All,     true,  true,  2}, r.scale_condition);
   f(FieldSpec{"scale_shrinkage",        Scalar, {_, _},           Exact,           All,     true,  true,  2}, r.scale_shrinkage);
   f(FieldSpec{"scale_ridge",            Scalar, {_, _},           Exact,           All,     true,  true,  3}, r.scale_ridge);
+  f(FieldSpec{"bits",                   Scalar, {_, _},           Exact,           All,     true,  true,  4}, r.bits);
+  f(FieldSpec{"rank",                   Scalar, {_, _},           Exact,           All,     true,  true,  4}, r.rank);
   f(FieldSpec{"seconds",                Vector, {Stages, _},      Exact,           All,     true,  false, 2}, r.seconds);
   f(FieldSpec{"mpi_rank",               Scalar, {_, _},           Exact,           All,     false, false, 2}, r.mpi_rank);
 }

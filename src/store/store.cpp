@@ -93,7 +93,11 @@ std::vector<T> read_vector(hid_t group, std::string_view name, std::int64_t n, c
 }
 
 /// A layer's planned shape, from which every field's length follows (store/record.hpp).
-RecordShape shape_of(const StoreLayout& layout, const StoreLayer& l) { return {layout.quant, l.in, l.out, layout.rank}; }
+RecordShape shape_of(const StoreLayout& layout, const StoreLayer& l) {
+  quant::QuantSettings q = layout.quant;
+  q.width = layout.bits_of(l);
+  return {q, l.in, l.out, layout.rank_of(l)};
+}
 
 /// One dataset of a layer group.
 struct DatasetSpec {
@@ -161,26 +165,48 @@ herr_t collect_name(hid_t, const char* name, const H5L_info_t*, void* data) {
 
 std::vector<std::string> layout_differences(const StoreLayout& a, const StoreLayout& b) {
   std::vector<std::string> d;
-  if (a.quant.scheme != b.quant.scheme || a.quant.width != b.quant.width || a.quant.block != b.quant.block)
-    d.push_back("layout: quantizer differs");
-  if (a.rank != b.rank) d.push_back(detail::concat("layout: rank ", a.rank, " vs ", b.rank));
-  if (a.layers != b.layers) {
-    if (a.layers.size() != b.layers.size()) {
-      d.push_back(detail::concat("layout: the store has ", a.layers.size(), " layers, this run plans ", b.layers.size()));
-    } else {
-      for (std::size_t i = 0; i < a.layers.size(); ++i)
-        if (a.layers[i] != b.layers[i]) {
-          d.push_back(detail::concat("layout: layer ", i, " is ", a.layers[i].name, " ", a.layers[i].in, "×",
-                                     a.layers[i].out, " in the store, ", b.layers[i].name, " ", b.layers[i].in, "×",
-                                     b.layers[i].out, " in this run"));
-          break;
-        }
+  if (a.quant.scheme != b.quant.scheme || a.quant.block != b.quant.block) d.push_back("layout: quantizer differs");
+  if (a.layers.size() != b.layers.size()) {
+    d.push_back(detail::concat("layout: the store has ", a.layers.size(), " layers, this run plans ", b.layers.size()));
+    return d;
+  }
+  for (std::size_t i = 0; i < a.layers.size(); ++i) {
+    const auto &x = a.layers[i], &y = b.layers[i];
+    if (x.name != y.name || x.in != y.in || x.out != y.out) {
+      d.push_back(detail::concat("layout: layer ", i, " is ", x.name, " ", x.in, "×", x.out, " in the store, ", y.name,
+                                 " ", y.in, "×", y.out, " in this run"));
+      return d;
     }
+  }
+  // The settings: one line when both give every layer the same, else every layer that differs (a store made
+  // with another plan, or with none).
+  if (!a.per_layer() && !b.per_layer()) {
+    if (a.quant.width != b.quant.width) d.push_back(detail::concat("layout: bits ", a.quant.width, " vs ", b.quant.width));
+    if (a.rank != b.rank) d.push_back(detail::concat("layout: rank ", a.rank, " vs ", b.rank));
+    return d;
+  }
+  for (std::size_t i = 0; i < a.layers.size(); ++i) {
+    const auto &x = a.layers[i], &y = b.layers[i];
+    if (a.bits_of(x) != b.bits_of(y) || a.rank_of(x) != b.rank_of(y))
+      d.push_back(detail::concat("layer ", x.name, ": the store has ", a.bits_of(x), " bits, rank ", a.rank_of(x),
+                                 "; this run has ", b.bits_of(y), " bits, rank ", b.rank_of(y)));
   }
   return d;
 }
 
 }  // namespace
+
+void StoreLayout::canonicalize() {
+  for (auto& l : layers) {
+    if (l.bits == quant.width) l.bits = -1;
+    if (l.rank == rank) l.rank = -1;
+  }
+}
+
+bool StoreLayout::per_layer() const {
+  return std::any_of(layers.begin(), layers.end(),
+                     [&](const StoreLayer& l) { return bits_of(l) != quant.width || rank_of(l) != rank; });
+}
 
 std::uint64_t estimated_store_bytes(const StoreLayout& layout) {
   constexpr std::uint64_t per_dataset = 8 << 10, fixed = 1 << 20;  // object headers, links, heaps; superblock
@@ -210,7 +236,13 @@ std::vector<std::string> header_differences(const StoreHeader& stored, const Sto
   for (const auto& k : keys) {
     const json a = stored.config.contains(k) ? stored.config[k] : json("(absent)");
     const json b = wanted.config.contains(k) ? wanted.config[k] : json("(absent)");
-    if (a != b) d.push_back("config." + k + ": the store has " + short_json(a) + ", this run has " + short_json(b));
+    if (a == b) continue;
+    // A plan (srr quantize --plan) is named by its hash; the layers it changes are listed from the layout.
+    const auto show = [&](const json& v) {
+      return k == "plan" && v.is_object() ? "the plan with SHA-256 " + v.value("sha256", std::string("?")).substr(0, 16) + "…"
+                                          : short_json(v);
+    };
+    d.push_back("config." + k + ": the store has " + show(a) + ", this run has " + show(b));
   }
   const json ca = parse_or_string(stored.checkpoint), cb = parse_or_string(wanted.checkpoint);
   const auto same_checkpoint = [&] {
@@ -289,6 +321,9 @@ void Store::create(const fs::path& path, const StoreHeader& header, const StoreL
       write_int_attribute(g.get(), "in", l.in, name);
       write_int_attribute(g.get(), "out", l.out, name);
       for (const auto& spec : layer_datasets(layout, l)) create_dataset(g.get(), spec.name, spec.type, spec.dims, spec.fill, name);
+      // The layer's settings fields hold its planned shape from the start: the layout is read back from them.
+      write_scalar<std::int64_t>(g.get(), "bits", layout.bits_of(l), name);
+      write_scalar<std::int64_t>(g.get(), "rank", layout.rank_of(l), name);
     }
     layers.close(name);
   }, Replace::never);
@@ -344,10 +379,17 @@ void Store::read_header() {
     const auto i = read_int_attribute(g.get(), "index", name);
     require(i >= 0 && i < count && !seen[static_cast<std::size_t>(i)], "'", name, "': layer ", n, " has a bad index ", i);
     seen[static_cast<std::size_t>(i)] = true;
-    const StoreLayer l{n, read_int_attribute(g.get(), "in", name), read_int_attribute(g.get(), "out", name)};
+    StoreLayer l{n, read_int_attribute(g.get(), "in", name), read_int_attribute(g.get(), "out", name)};
     require(l.in > 0 && l.out > 0, "'", name, "': layer ", n, " has a bad shape ", l.in, "×", l.out);
+    if (version >= 4) {  // older stores: every layer has the root's bits and rank
+      l.bits = static_cast<int>(read_vector<std::int64_t>(g.get(), "bits", 1, name).front());
+      l.rank = read_vector<std::int64_t>(g.get(), "rank", 1, name).front();
+      require(l.bits >= 2 && l.bits <= 8 && l.rank >= 0 && l.rank < std::min(l.in, l.out), "'", name, "': layer ", n,
+              " has bits ", l.bits, ", rank ", l.rank);
+    }
     layout_.layers[static_cast<std::size_t>(i)] = l;
   }
+  layout_.canonicalize();
 }
 
 namespace {
@@ -373,8 +415,10 @@ void Store::require_same_run(const fs::path& path, const StoreHeader& header, co
   if (existing.format_version() != kFormatVersion)
     diffs.push_back(detail::concat("format version: the store has ", existing.format_version(), ", this srr writes ",
                                    kFormatVersion, " (it reads the store, for export and eval, but cannot add layers to it)"));
-  // Equal headers imply equal layouts; a layout difference alone means the plan itself changed.
-  if (diffs.empty()) diffs = layout_differences(existing.layout(), layout);
+  // Equal headers imply equal layouts, but another plan (or none) is best told by the layers it changes.
+  const bool plan_differs = existing.header().config.value("plan", json()) != header.config.value("plan", json());
+  if (diffs.empty() || plan_differs)
+    for (auto& l : layout_differences(existing.layout(), layout)) diffs.push_back(std::move(l));
   if (!diffs.empty()) {
     std::string msg = "the store '" + path.string() +
                       "' was made by a different run and was left as it is; remove it, choose another store "
@@ -435,7 +479,7 @@ void Store::write_layer(std::size_t index, const LayerRecord& r) {
   const RecordShape shape = shape_of(layout_, l);
   if (const auto problems = shape_mismatches(r, shape); !problems.empty())
     throw Error(detail::concat("store '", name_, "': the result for ", l.name, " does not match the planned shapes (",
-                               l.in, "×", l.out, ", rank ", layout_.rank, ", ", quant::to_string(layout_.quant.scheme),
+                               l.in, "×", l.out, ", rank ", shape.rank, ", ", quant::to_string(layout_.quant.scheme),
                                "): ", problems.front()));
 
   Hid g = open_group(file_.get(), layer_path(l), name_);
@@ -467,14 +511,16 @@ LayerRecord Store::read_layer_unchecked(std::size_t index) const {
   Hid g = open_group(file_.get(), layer_path(l), name_);
   LayerDigest digest;
   LayerRecord r;
-  r.codes.settings = layout_.quant;
+  r.codes.settings = shape.quant;
   r.codes.in = l.in;
   r.codes.out = l.out;
+  r.bits = shape.quant.width;  // what a store older than these fields planned for every layer
+  r.rank = shape.rank;
   visit_fields(r, [&](const FieldSpec& f, auto& member) {
     using M = std::remove_reference_t<decltype(member)>;
     if (!shape.has(f)) return;
     if (f.since > format_version_) {
-      member = field::missing<M>();
+      if (f.name != "bits" && f.name != "rank") member = field::missing<M>();  // those two the layout knows
       return;
     }
     auto v = read_vector<field::element_t<M>>(g.get(), f.name, static_cast<std::int64_t>(shape.elements(f)), name_,

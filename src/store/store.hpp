@@ -30,7 +30,7 @@ namespace srr::store {
 /// Version of the schema in docs/store.md (root attribute `format_version`): the one srr writes. Stores back
 /// to kOldestReadableFormat (store/record.hpp) are read, the fields they predate as not recorded; only a store
 /// of this version can be continued by a run.
-inline constexpr std::int64_t kFormatVersion = 3;
+inline constexpr std::int64_t kFormatVersion = 4;
 
 /// Stages whose wall time is stored per layer, in the order of the `seconds` dataset.
 const std::vector<std::string>& timing_stages();
@@ -52,14 +52,28 @@ std::vector<std::string> header_differences(const StoreHeader& stored, const Sto
 struct StoreLayer {
   std::string name;  ///< canonical HF name without ".weight"
   index_t in = 0, out = 0;
+  /// The layer's own bit width and rank (a plan, srr quantize --plan, sets them per layer); −1: the layout's
+  /// (StoreLayout::canonicalize).
+  /// Kept in the layer's `bits` and `rank` fields (store/record.hpp), written when the store is created.
+  int bits = -1;
+  index_t rank = -1;
   bool operator==(const StoreLayer&) const = default;
 };
 
 /// The shapes the plan fixes: every dataset's size follows from these.
 struct StoreLayout {
   quant::QuantSettings quant;
-  index_t rank = 0;  ///< r of lora_A/lora_B (0 for weight-only runs)
+  /// r of lora_A/lora_B (0 for weight-only runs) and quant.width: every layer's unless it has its own (then
+  /// the largest of the layers').
+  index_t rank = 0;
   std::vector<StoreLayer> layers;
+  int bits_of(const StoreLayer& l) const { return l.bits >= 0 ? l.bits : quant.width; }
+  index_t rank_of(const StoreLayer& l) const { return l.rank >= 0 ? l.rank : rank; }
+  /// Some layer's bits or rank differ from the layout's (a store made with a plan that varies them).
+  bool per_layer() const;
+  /// The one form of a layout (so that == compares meaning): a layer's bits and rank are −1 where they are
+  /// the layout's.
+  void canonicalize();
 };
 
 /// A bound on the bytes of a store with this layout (data exactly, metadata generously), checked against

@@ -120,7 +120,9 @@ std::string strip_machine_paths(std::string text, const fs::path& exe) {
 double bits_per_weight(const store::StoreLayout& layout) {
   double bits = 0, weights = 0;
   for (const auto& l : layout.layers) {
-    bits += qer::quantized_bits(l.in, l.out, layout.quant) + qer::factor_bits(l.in, l.out, layout.rank);
+    quant::QuantSettings q = layout.quant;
+    q.width = layout.bits_of(l);
+    bits += qer::quantized_bits(l.in, l.out, q) + qer::factor_bits(l.in, l.out, layout.rank_of(l));
     weights += static_cast<double>(l.in) * static_cast<double>(l.out);
   }
   return weights > 0 ? bits / weights : std::numeric_limits<double>::quiet_NaN();

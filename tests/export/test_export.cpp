@@ -336,7 +336,8 @@ TEST(ExportRefusals, IncompleteStoreWrongCheckpointExistingOutIntBf16) {
   EXPECT_FALSE(has_partial(dir / "."));
 }
 
-/// What our reader does with adapters it did not write: lora_alpha ≠ r scales R, DoRA is refused.
+/// What our reader does with adapters it did not write: lora_alpha ≠ r scales R, alpha_pattern a module's R,
+/// DoRA is refused.
 TEST(PeftAdapter, ScalingAndRefusedVariants) {
   TempDir dir;
   const fs::path model = data_dir() / "tinystories-656k", store_path = dir / "store.h5";
@@ -359,6 +360,27 @@ TEST(PeftAdapter, ScalingAndRefusedVariants) {
     EXPECT_TRUE(same_bits(d.L.data(), o.L.data(), static_cast<std::size_t>(o.L.size())));
     EXPECT_TRUE(same_bits(d.Q.data(), o.Q.data(), static_cast<std::size_t>(o.Q.size())));
   }
+  // alpha_pattern for one module (its name without the first component, as srr export writes it): only that
+  // module's R is scaled; a key that names no module is refused.
+  const std::string one = base.linear_layer_names().front();
+  cfg["lora_alpha"] = 4;
+  cfg["alpha_pattern"] = {{store::peft_pattern_key(one), 12}};
+  std::ofstream(dir / "e" / store::kAdapterConfigFile) << cfg.dump();
+  const auto patterned = store::adapter_overrides(store::read_peft_adapter(dir / "e"), base);
+  for (const auto& [name, o] : plain) {
+    const auto& d = patterned.at(name);
+    for (la::index_t i = 0; i < o.R.size(); ++i) ASSERT_EQ(d.R.data()[i], (name == one ? 3 : 1) * o.R.data()[i]) << name;
+  }
+  cfg["alpha_pattern"] = {{"layers.99.mlp.up_proj", 12}};
+  std::ofstream(dir / "e" / store::kAdapterConfigFile) << cfg.dump();
+  try {
+    store::read_peft_adapter(dir / "e");
+    ADD_FAILURE() << "an alpha_pattern key naming no module was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("alpha_pattern key \"layers.99.mlp.up_proj\" names no module"),
+              std::string::npos) << e.what();
+  }
+  cfg["alpha_pattern"] = json::object();
   cfg["use_dora"] = true;
   std::ofstream(dir / "e" / store::kAdapterConfigFile) << cfg.dump();
   EXPECT_THROW(

@@ -17,3 +17,11 @@ T="$SRR_DATA_DIR/tinystories/tinystories_val_head.txt"
 "$SRR_EXE" export --store wonly.h5 --model "$S" --out wonly --json
 "$SRR_EXE" quantize --model "$SRR_DATA_DIR/tinystories-656k" --out ts.h5 --method qer --scale identity --bits 2 --block 16 --rank 8
 "$SRR_EXE" export --store ts.h5 --model "$SRR_DATA_DIR/tinystories-656k" --out ts656k --peft-convention release --json
+# A store made with a plan (per-layer bits and ranks, some 0): its export carries rank_pattern/alpha_pattern.
+python3 -c '
+names = [f"model.layers.{l}.{p}" for l in range(5) for p in ("self_attn.q_proj", "self_attn.k_proj",
+         "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj")]
+print("layer\tbits\trank")
+for i, n in enumerate(names): print(f"{n}\t{2 + i % 2}\t{(0, 4, 8)[i % 3]}")' > plan.tsv
+"$SRR_EXE" quantize --model "$S" --calib calib.h5 --out planned.h5 --method srr --scale qera-exact --block 16 --plan plan.tsv
+"$SRR_EXE" export --store planned.h5 --model "$S" --out planned --peft-convention release --json

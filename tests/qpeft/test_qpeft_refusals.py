@@ -40,6 +40,10 @@ class Refusals(unittest.TestCase):
             shutil.copy(os.path.join(qs.FIXTURE, "rank4", "adapter_config.json"), mixed)
             self.refused("has r = 4, lora_alpha = 8 but qpeft.json says r = 8, lora_alpha = 16", "--model", mixed)
 
+    def test_export_of_a_plan_is_refused(self):
+        self.refused("an export of a store made with a plan (per-layer ranks), which this client does not support",
+                     "--model", os.path.join(qs.FIXTURE, "planned"))
+
     def test_weight_only_export_needs_a_rank(self):
         self.refused("give --qlora-rank", "--model", os.path.join(qs.FIXTURE, "wonly"))
 

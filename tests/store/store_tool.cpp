@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 // Test helper for the end-to-end and kill tests of `srr quantize` (not installed):
-//   srr_store_tool diff A.h5 B.h5                 every layer done in both and bit-identical (timings and
-//                                                 rank aside)
+//   srr_store_tool diff A.h5 B.h5 [--layers-only] every layer done in both and bit-identical (timings and
+//                                                 rank aside); --layers-only: the headers may differ (a
+//                                                 store made with a plan against a uniform one)
 //   srr_store_tool done STORE.h5                  prints "<done> <total>"
 //   srr_store_tool calibration MODEL OUT.h5 [SEED [KEY]]
 //                                                 synthetic statistics for every input of MODEL (seeded by
@@ -33,14 +34,14 @@
 namespace srr::store {
 namespace {
 
-int diff(const std::string& path_a, const std::string& path_b) {
+int diff(const std::string& path_a, const std::string& path_b, bool layers_only) {
   const Store a = Store::open_read_only(path_a), b = Store::open_read_only(path_b);
   int problems = 0;
   const auto report = [&](const std::string& what) {
     if (++problems <= 20) std::cout << what << "\n";
   };
   if (a.layout().layers != b.layout().layers) report("layouts differ");
-  if (!header_differences(a.header(), b.header()).empty()) report("headers differ");
+  if (!layers_only && !header_differences(a.header(), b.header()).empty()) report("headers differ");
   if (problems) return 1;
   const auto done_a = a.done(), done_b = b.done();
   for (std::size_t i = 0; i < a.layout().layers.size(); ++i) {
@@ -120,6 +121,8 @@ int seeds(const std::string& dir) {
   r.codes.exponents.assign(static_cast<std::size_t>(r.codes.blocks_per_column() * 8), 127);
   r.lora_A.assign(2 * 16, 0.5f);
   r.lora_B.assign(2 * 8, 0.25f);
+  r.bits = 3;
+  r.rank = 2;
   s.write_layer(0, r);
   s.close();
   std::map<std::string, qer::InputStatistics> stats;
@@ -141,7 +144,8 @@ int hold(const std::string& path, int seconds) {
 int main(int argc, char** argv) {
   const std::vector<std::string> a(argv + 1, argv + argc);
   try {
-    if (a.size() == 3 && a[0] == "diff") return srr::store::diff(a[1], a[2]);
+    if ((a.size() == 3 || (a.size() == 4 && a[3] == "--layers-only")) && a[0] == "diff")
+      return srr::store::diff(a[1], a[2], a.size() == 4);
     if (a.size() == 2 && a[0] == "done") return srr::store::done(a[1]);
     if (a.size() == 3 && a[0] == "poke") return srr::store::poke(a[1], a[2]);
     if (a.size() == 2 && a[0] == "seeds") return srr::store::seeds(a[1]);
@@ -152,6 +156,6 @@ int main(int argc, char** argv) {
     std::cerr << "srr_store_tool: " << e.what() << "\n";
     return 2;
   }
-  std::cerr << "usage: srr_store_tool diff A B | done STORE | calibration MODEL OUT [SEED [KEY]]\n";
+  std::cerr << "usage: srr_store_tool diff A B [--layers-only] | done STORE | calibration MODEL OUT [SEED [KEY]]\n";
   return 2;
 }

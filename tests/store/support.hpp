@@ -35,10 +35,13 @@ inline LayerRecord random_record(const StoreLayout& layout, const StoreLayer& l,
   LayerRecord r;
   auto& c = r.codes;
   c.settings = layout.quant;
+  c.settings.width = layout.bits_of(l);
   c.in = l.in;
   c.out = l.out;
+  r.bits = layout.bits_of(l);
+  r.rank = layout.rank_of(l);
   const auto blocks = static_cast<std::size_t>(c.blocks_per_column() * c.out);
-  const int half = (1 << (layout.quant.width - 1)) - 1;
+  const int half = (1 << (c.settings.width - 1)) - 1;
   for (index_t i = 0; i < l.in * l.out; ++i)
     c.codes.push_back(static_cast<std::int8_t>(static_cast<int>(rng.uniform() * (2 * half + 1)) - half));
   if (layout.quant.scheme == quant::Scheme::Mxint) {
@@ -46,10 +49,10 @@ inline LayerRecord random_record(const StoreLayout& layout, const StoreLayer& l,
   } else {
     for (std::size_t i = 0; i < blocks; ++i) {
       c.scales.push_back(static_cast<float>(0.01 + rng.uniform()));
-      c.zeros.push_back(static_cast<std::uint8_t>(rng.next() % (1u << layout.quant.width)));
+      c.zeros.push_back(static_cast<std::uint8_t>(rng.next() % (1u << c.settings.width)));
     }
   }
-  const auto rank = static_cast<std::size_t>(layout.rank);
+  const auto rank = static_cast<std::size_t>(layout.rank_of(l));
   for (std::size_t i = 0; i < rank * static_cast<std::size_t>(l.in); ++i) r.lora_A.push_back(static_cast<float>(rng.normal()));
   for (std::size_t i = 0; i < rank * static_cast<std::size_t>(l.out); ++i) r.lora_B.push_back(static_cast<float>(rng.normal()));
   r.k_star = static_cast<std::int64_t>(rank / 2);

@@ -359,6 +359,8 @@ TEST(StoreFormat, Version2IsReadWithTheNewerFieldsNotRecorded) {
     EXPECT_EQ(r.lora_A, std::vector<float>(2 * 16, 0.5f));
     EXPECT_EQ(r.lora_B, std::vector<float>(2 * 8, 0.25f));
     EXPECT_EQ(r.k_star, 0);
+    EXPECT_EQ(r.bits, 3);  // a store older than the per-layer settings: the root's
+    EXPECT_EQ(r.rank, 2);
     const auto j = to_json(r);
     EXPECT_TRUE(j.at("scored_directions").is_null());
     EXPECT_TRUE(j.at("scale_ridge").is_null());
@@ -372,7 +374,7 @@ TEST(StoreFormat, Version2IsReadWithTheNewerFieldsNotRecorded) {
     Store::open_for_run(path, StoreHeader{"fuzz", nlohmann::json::object(), "null", "null"}, layout);
     ADD_FAILURE() << "a format-2 store was opened for a run";
   } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find("format version: the store has 2, this srr writes 3"), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("format version: the store has 2, this srr writes 4"), std::string::npos)
         << e.what();
   }
   EXPECT_EQ(test::file_bytes(path), before);
@@ -391,6 +393,71 @@ TEST(StoreFormat, NewStoresRecordTheNewerFields) {
   EXPECT_EQ(back.scored_directions, 0);
   EXPECT_EQ(to_json(back).at("scored_directions"), 0);
   EXPECT_EQ(to_json(back).at("scale_ridge"), 1e-9);
+}
+
+/// A plan's layout: layer 1 at 2 bits and rank 0, layer 2 at rank 3, the root the largest (3 bits, rank 6).
+StoreLayout planned_layout() {
+  StoreLayout l = layout_for(quant::Scheme::Mxint);
+  l.layers[1].bits = 2;
+  l.layers[1].rank = 0;
+  l.layers[2].rank = 3;
+  return l;
+}
+
+TEST(StorePerLayer, EachLayerKeepsItsOwnBitsAndRank) {
+  TempDir dir;
+  const StoreLayout layout = planned_layout();
+  std::vector<LayerRecord> written;
+  {
+    Store s = Store::open_for_run(dir / "run.h5", header(), layout);
+    for (std::size_t i = 0; i < 3; ++i) {
+      written.push_back(test::random_record(layout, layout.layers[i], 20 + i));
+      s.write_layer(i, written.back());
+    }
+  }
+  const Store s = Store::open_read_only(dir / "run.h5");
+  EXPECT_EQ(s.layout().layers, layout.layers);
+  EXPECT_TRUE(s.layout().per_layer());
+  EXPECT_EQ(s.layout().bits_of(s.layout().layers[1]), 2);
+  EXPECT_EQ(s.layout().rank_of(s.layout().layers[2]), 3);
+  for (std::size_t i = 0; i < 3; ++i) test::expect_same_record(s.read_layer(i), written[i]);
+  const LayerRecord r1 = s.read_layer(1);
+  EXPECT_EQ(r1.bits, 2);
+  EXPECT_EQ(r1.codes.settings.width, 2);
+  EXPECT_TRUE(r1.lora_A.empty());
+  EXPECT_EQ(to_json(s.read_layer(2)).at("rank"), 3);
+  // A record of the layout's shape is not this layer's: refused before anything is written.
+  Store w = Store::open_for_run(dir / "other.h5", header(), layout);
+  const StoreLayout uniform = layout_for(quant::Scheme::Mxint);
+  EXPECT_THROW(w.write_layer(1, test::random_record(uniform, uniform.layers[1], 1)), Error);
+}
+
+TEST(StorePerLayer, AResumeWithOtherSettingsListsEveryLayerThatDiffers) {
+  TempDir dir;
+  const auto path = dir / "run.h5";
+  { Store s = Store::open_for_run(path, header(), planned_layout()); }
+  const auto message = [&](const StoreLayout& l) {
+    try {
+      Store::open_for_run(path, header(), l);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("not refused");
+  };
+  StoreLayout other = planned_layout();
+  other.layers[2].rank = 4;
+  other.layers[0].bits = 4;
+  other.canonicalize();
+  const std::string m = message(other);
+  EXPECT_NE(m.find("layer model.layers.0.self_attn.q_proj: the store has 3 bits, rank 6; this run has 4 bits, rank 6"),
+            std::string::npos) << m;
+  EXPECT_NE(m.find("layer model.layers.0.mlp.up_proj: the store has 3 bits, rank 3; this run has 3 bits, rank 4"),
+            std::string::npos) << m;
+  EXPECT_EQ(m.find("down_proj"), std::string::npos) << m;  // the same in both
+  const std::string uniform = message(layout_for(quant::Scheme::Mxint));
+  EXPECT_NE(uniform.find("layer model.layers.0.mlp.down_proj: the store has 2 bits, rank 0; this run has 3 bits, rank 6"),
+            std::string::npos) << uniform;
+  EXPECT_EQ(uniform.find("q_proj"), std::string::npos) << uniform;
 }
 
 TEST(Hdf5, ErrorNamesTheCallAndTheFile) {

@@ -37,6 +37,10 @@ def read_metadata(adapter_dir):
         if key not in meta:
             raise QpeftInputError(f"'{path}': field '{key}' is missing; re-export")
     for name, layer in meta["layers"].items():
+        if layer.get("r", meta["r"]) != meta["r"]:
+            raise QpeftInputError(f"'{path}': layer {name} has rank {layer['r']}, not r = {meta['r']}: an export "
+                                  "of a store made with a plan (per-layer ranks), which this client does not "
+                                  "support yet")
         k = layer.get("freeze_rank")
         if not isinstance(k, int) or not 0 <= k <= meta["r"] or len(layer.get("s_vals", [])) not in (0, meta["r"]):
             raise QpeftInputError(f"'{path}': layer {name} has freeze_rank {k} and {len(layer.get('s_vals', []))} "
