@@ -24,12 +24,15 @@ constexpr const char* kUsage =
     "[run] np and throttle, [report] title and pivot. See docs/sweep.md.";
 
 /// Every point's method settings must parse as `srr quantize` options: a typo fails at plan time, not in
-/// the 50th array task.
+/// the 50th array task. The allocation keys of a budget point (budget, bits-set, rank-set, weighting) are
+/// srr allocate's, which checks them when the point runs.
 void check_method_settings(const sweep::Point& p, std::size_t task, const std::string& grid) {
   po::options_description desc;
   add_method_options(desc);
   std::vector<std::string> args;
-  for (const auto& [k, v] : sweep::method_settings(p.settings)) args.insert(args.end(), {"--" + k, sweep::expand_env(v)});
+  const sweep::Settings allocation = sweep::allocation_settings(p.settings);
+  for (const auto& [k, v] : sweep::method_settings(p.settings))
+    if (!allocation.count(k)) args.insert(args.end(), {"--" + k, sweep::expand_env(v)});
   try {
     po::variables_map vm;
     po::store(po::command_line_parser(args).options(desc).run(), vm);
