@@ -21,12 +21,23 @@ kill_test_dir "$dir"
 # Small layers: writing (with its two fsyncs) is a large share of each layer's time, so kills hit writes.
 args=(quantize --model "$model" --rank 8 --scale identity --bits 3)
 
-# Reference: one uninterrupted run; its wall time sets the kill schedule.
+# Reference: one uninterrupted run. When its store appears and when its last layer is written set the kill
+# schedule: MPI's start-up before and its shutdown after are most of a run this short. The master logs both
+# moments ("plan:", "done:"), timestamped by the clock of this shell's `date`.
 start=$(date +%s%N)
 "$mpiexec" -n 2 "$srr" "${args[@]}" --out "$dir/ref.h5" >"$dir/ref.log" 2>&1 || { cat "$dir/ref.log"; fail "reference run failed"; }
 wall_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+# ms after the start at which the reference logged the line "[…] [rank 0] [info] $1…"
+logged_ms() {
+  local t
+  t=$(sed -n "s/^\[\([0-9-]* [0-9:.]*\)\] \[rank 0\] \[info\] $1.*/\1/p" "$dir/ref.log" | head -1)
+  [ -n "$t" ] || { cat "$dir/ref.log"; fail "the reference run logged no '$1' line"; }
+  echo $(( ($(date -d "$t" +%s%N) - start) / 1000000 ))
+}
+store_ms=$(logged_ms "plan: ")
+done_ms=$(logged_ms "done: ")
 total=$("$tool" done "$dir/ref.h5" | cut -d' ' -f2)
-echo "reference: $total layers in ${wall_ms} ms"
+echo "reference: $total layers in ${wall_ms} ms, computed and written from ${store_ms} to ${done_ms} ms"
 
 kills=0 mid_run=0 before_store=0 complete=0
 # A reproducible schedule: the kill times come from $RANDOM seeded here; SRR_KILL_SEED replays another.
@@ -52,8 +63,10 @@ kill_run() {
 for ((i = 0; i < trials; i++)); do
   store=$dir/run.h5
   rm -f "$store" "$store".tmp.*
-  # Sweep [5 %, 105 %] of the reference wall time, jittered by ±2.5 %.
-  delay=$(( wall_ms * (50 + 1000 * i / trials) / 1000 + (RANDOM % (wall_ms / 20 + 1)) - wall_ms / 40 ))
+  # Sweep from 10 % of the layer window before the store appears to 5 % past the end, jittered by ±2.5 %
+  # of the window.
+  window=$(( done_ms - store_ms > 20 ? done_ms - store_ms : 20 ))
+  delay=$(( store_ms - window / 10 + window * (1150 * i / trials) / 1000 + (RANDOM % (window / 20 + 1)) - window / 40 ))
   [ "$delay" -lt 1 ] && delay=1
   kill_run $((1 + i % 3)) "$delay" "$store" "$dir/kill-$i.log"
   if (( i % 2 == 0 )); then
