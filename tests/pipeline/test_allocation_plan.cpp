@@ -10,19 +10,16 @@
 #include "base/error.hpp"
 #include "model/checkpoint.hpp"
 #include "pipeline/allocation_plan.hpp"
+#include "../model/support.hpp"  // data_file
 
 using namespace srr;
 using namespace srr::pipeline;
 
 namespace {
 
-std::filesystem::path stories() {
-  const char* d = std::getenv("SRR_DATA_DIR");
-  if (!d) throw std::runtime_error("SRR_DATA_DIR is not set");
-  return std::filesystem::path(d) / "stories260K/stories260K.bin";
-}
+std::filesystem::path stories() { return model::test::data_file("stories260K/stories260K.bin"); }
 
-/// A plan giving every linear layer of stories260K `bits` and `rank`, with `edit` applied to its lines.
+/// A plan giving every linear layer of stories260K `bits` and `rank`.
 std::string plan_for(const model::Checkpoint& ckpt, int bits, int rank) {
   std::string text = "# a comment\nlayer\tbits\trank\tk_rule\tk_star\n";
   for (const auto& name : ckpt.linear_layer_names())
