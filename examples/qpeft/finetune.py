@@ -87,17 +87,18 @@ def build(args):
         factors = {}
         for name in model.module_names():
             W = model.linear(name).weight
-            factors[name] = (lora.kaiming_uniform_A(r, W.shape[1], gen), torch.zeros(W.shape[0], r))
-        alpha, scaling = 2 * r, 2.0
+            factors[name] = (lora.kaiming_uniform_A(r, W.shape[1], gen), torch.zeros(W.shape[0], r), 2.0)
+        alpha = 2 * r
         meta = dict(meta, r=r, lora_alpha=alpha, init="qlora",
                     layers={n: {"freeze_rank": 0, "s_vals": []} for n in model.module_names()})
     else:
         if args.qlora_rank:
             raise QpeftInputError(f"--qlora-rank is for weight-only exports; '{adapter_dir}' has an adapter of "
                                   f"rank {meta['r']}")
-        factors, scaling = peft.read_adapter(adapter_dir, model, meta)
+        factors = peft.read_adapter(adapter_dir, model, meta)
         r, alpha = meta["r"], meta["lora_alpha"]
-    for name, (A, B) in factors.items():
+    # a layer without factors (rank 0 in a plan) stays Q, frozen
+    for name, (A, B, scaling) in factors.items():
         W = model.linear(name).weight
         k = meta["layers"][name]["freeze_rank"]
         model.set_linear(name, lora.QpeftLinear(W, A, B, scaling, k, args.lora_dropout))
@@ -123,8 +124,13 @@ def perplexity(model, windows):
     return {"nll_sum": nll, "tokens": n, "token_perplexity": float(torch.tensor(nll / n).exp())}
 
 
+def adapted(model):
+    """{name: QpeftLinear} of the layers that carry a LoRA (all, unless a plan gave some rank 0)."""
+    return {n: model.linear(n) for n in model.module_names() if isinstance(model.linear(n), lora.QpeftLinear)}
+
+
 def train(model, meta, args):
-    modules = {n: model.linear(n) for n in model.module_names()}
+    modules = adapted(model)
     groups = []
     for name, m in modules.items():
         a = alphas_of(meta["layers"][name], args)
@@ -180,9 +186,9 @@ def main(argv):
                     train_windows_used=n_windows, loss_first=losses[0] if losses else None,
                     loss_last=losses[-1] if losses else None)
     layers = {}
-    for name in model.module_names():
-        A, B = model.linear(name).lora_factors()
-        layers[name] = (A.detach(), B.detach())
+    for name, m in adapted(model).items():
+        A, B = m.lora_factors()
+        layers[name] = (A.detach(), B.detach(), m.scaling)
     peft.write_adapter(args.out, layers, r, alpha, meta, training)
     k = max(1, len(losses) // 10)
     report.update(out=args.out, steps=len(losses), train_windows=n_windows, seconds=time.time() - start,

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
 """Bad input to the client: one line naming the problem, exit code 2, nothing written."""
+import json
 import os
 import shutil
 import tempfile
@@ -40,9 +41,17 @@ class Refusals(unittest.TestCase):
             shutil.copy(os.path.join(qs.FIXTURE, "rank4", "adapter_config.json"), mixed)
             self.refused("has r = 4, lora_alpha = 8 but qpeft.json says r = 8, lora_alpha = 16", "--model", mixed)
 
-    def test_export_of_a_plan_is_refused(self):
-        self.refused("an export of a store made with a plan (per-layer ranks), which this client does not support",
-                     "--model", os.path.join(qs.FIXTURE, "planned"))
+    def test_rank_pattern_that_disagrees_with_the_metadata(self):
+        with tempfile.TemporaryDirectory() as d:
+            mixed = os.path.join(d, "mixed")
+            shutil.copytree(os.path.join(qs.FIXTURE, "planned"), mixed)
+            cfg_path = os.path.join(mixed, "adapter_config.json")
+            with open(cfg_path) as f:
+                cfg = json.load(f)
+            cfg["rank_pattern"]["layers.0.mlp.gate_proj"] = 8
+            with open(cfg_path, "w") as f:
+                json.dump(cfg, f)
+            self.refused("gives model.layers.0.mlp.gate_proj the rank 8 but qpeft.json says 4", "--model", mixed)
 
     def test_weight_only_export_needs_a_rank(self):
         self.refused("give --qlora-rank", "--model", os.path.join(qs.FIXTURE, "wonly"))

@@ -37,15 +37,32 @@ def read_metadata(adapter_dir):
         if key not in meta:
             raise QpeftInputError(f"'{path}': field '{key}' is missing; re-export")
     for name, layer in meta["layers"].items():
-        if layer.get("r", meta["r"]) != meta["r"]:
-            raise QpeftInputError(f"'{path}': layer {name} has rank {layer['r']}, not r = {meta['r']}: an export "
-                                  "of a store made with a plan (per-layer ranks), which this client does not "
-                                  "support yet")
-        k = layer.get("freeze_rank")
-        if not isinstance(k, int) or not 0 <= k <= meta["r"] or len(layer.get("s_vals", [])) not in (0, meta["r"]):
+        r, k = layer_rank(meta, name), layer.get("freeze_rank")
+        if not isinstance(r, int) or r < 0:
+            raise QpeftInputError(f"'{path}': layer {name} has rank {r}")
+        if not isinstance(k, int) or not 0 <= k <= r or len(layer.get("s_vals", [])) not in (0, r):
             raise QpeftInputError(f"'{path}': layer {name} has freeze_rank {k} and {len(layer.get('s_vals', []))} "
-                                  f"s_vals for r = {meta['r']}")
+                                  f"s_vals for r = {r}")
     return meta
+
+
+def layer_rank(meta, name):
+    """The rank of one layer: its own `r` in qpeft.json (a store made with a plan), else the export's r."""
+    return meta["layers"][name].get("r", meta["r"])
+
+
+def pattern_value(pattern, module, default):
+    """PEFT's rank_pattern/alpha_pattern lookup: the value of the key that is the module's name or its trailing
+    dotted components (srr writes `layers.0.mlp.up_proj`), else the default."""
+    for key, value in (pattern or {}).items():
+        if module == key or module.endswith("." + key):
+            return value
+    return default
+
+
+def pattern_key(module):
+    """The key srr export writes into rank_pattern/alpha_pattern: the module name without its first component."""
+    return module.split(".", 1)[1] if "." in module else module
 
 
 def portable_name(model):
@@ -55,9 +72,11 @@ def portable_name(model):
 
 
 def read_adapter(adapter_dir, model, meta):
-    """{module: (lora_A [r][in], lora_B [out][r])} and the PEFT scaling, checked against the model and qpeft.json:
-    an adapter of another model (a module the model lacks, or other shapes) or of another rank is refused with
-    the mismatch named."""
+    """{module: (lora_A [r][in], lora_B [out][r], scaling)}, checked against the model and qpeft.json. Each
+    module's rank and lora_alpha are PEFT's: rank_pattern/alpha_pattern of adapter_config.json where they name
+    it, else r and lora_alpha; scaling = lora_alpha / rank. A layer of rank 0 in qpeft.json (a plan's) has no
+    factors and stays Q. An adapter of another model (a module the model lacks, or other shapes) or of another
+    rank is refused with the mismatch named."""
     adapter_dir = str(adapter_dir)
     cfg_path = os.path.join(adapter_dir, "adapter_config.json")
     cfg = read_json(cfg_path, "PEFT adapter config")
@@ -70,6 +89,7 @@ def read_adapter(adapter_dir, model, meta):
                               "come from different exports")
     tensors, _ = safetensors.read(os.path.join(adapter_dir, "adapter_model.safetensors"))
     modules = set(model.module_names())
+    order = {name: i for i, name in enumerate(model.module_names())}
     factors = {}
     for name in sorted(tensors):
         for suffix, slot in ((".lora_A.weight", 0), (".lora_B.weight", 1)):
@@ -79,53 +99,75 @@ def read_adapter(adapter_dir, model, meta):
                 break
         else:
             raise QpeftInputError(f"'{adapter_dir}': tensor '{name}' is not a LoRA factor")
-    for module, (A, B) in factors.items():
+    out = {}  # in the model's module order, as srr writes adapters
+    for module, (A, B) in sorted(factors.items(), key=lambda f: order.get(f[0], len(order))):
         if module not in modules:
             raise QpeftInputError(f"the adapter in '{adapter_dir}' targets '{module}', which the model does not have "
                                   "(an adapter of another model?)")
+        if module not in meta["layers"]:
+            raise QpeftInputError(f"'{adapter_dir}': {QPEFT_FILE} has no entry for {module}")
         W = model.linear(module).weight
         if A is None or B is None:
             raise QpeftInputError(f"'{adapter_dir}': module {module} has only one of lora_A and lora_B")
-        if A.shape[0] != r or B.shape[1] != r:
+        rank = pattern_value(cfg.get("rank_pattern"), module, r)
+        if rank != layer_rank(meta, module):
+            raise QpeftInputError(f"'{cfg_path}' gives {module} the rank {rank} but {QPEFT_FILE} says "
+                                  f"{layer_rank(meta, module)}: the adapter and the metadata come from different "
+                                  "exports")
+        if A.shape[0] != rank or B.shape[1] != rank:
             raise QpeftInputError(f"'{adapter_dir}': {module} has lora_A {list(A.shape)} and lora_B {list(B.shape)}, "
-                                  f"not of rank r = {r} (an adapter of another rank?)")
+                                  f"not of rank r = {rank} (an adapter of another rank?)")
         if A.shape[1] != W.shape[1] or B.shape[0] != W.shape[0]:
             raise QpeftInputError(f"'{adapter_dir}': {module} maps {A.shape[1]} to {B.shape[0]} features but the "
                                   f"model's layer is {W.shape[0]}x{W.shape[1]} [out x in] (an adapter of another "
                                   "model?)")
-        if module not in meta["layers"]:
-            raise QpeftInputError(f"'{adapter_dir}': {QPEFT_FILE} has no entry for {module}")
-    missing = modules - set(factors)
+        out[module] = (A, B, pattern_value(cfg.get("alpha_pattern"), module, alpha) / rank)
+    missing = sorted(m for m in modules - set(out) if m not in meta["layers"] or layer_rank(meta, m) != 0)
     if missing:
-        raise QpeftInputError(f"the adapter in '{adapter_dir}' has no factors for {sorted(missing)[0]} "
+        raise QpeftInputError(f"the adapter in '{adapter_dir}' has no factors for {missing[0]} "
                               f"({len(missing)} of the model's {len(modules)} linear layers)")
-    return factors, alpha / r
+    return out
+
+
+def peft_config(layers, r, lora_alpha, every_layer, base_model):
+    """adapter_config.json as srr export writes it: the layers whose rank is not r in rank_pattern (and their
+    lora_alpha, when it differs, in alpha_pattern); target_modules the projection names when every linear layer
+    has factors (every_layer), else the names of those that have."""
+    rank_pattern, alpha_pattern, targets = {}, {}, []
+    for module, (A, _, scaling) in layers.items():
+        rank = A.shape[0]
+        target = module.rsplit(".", 1)[1] if every_layer else module
+        if target not in targets:
+            targets.append(target)
+        if rank != r:
+            rank_pattern[pattern_key(module)] = rank
+            alpha = scaling * rank
+            if abs(alpha - lora_alpha) > 1e-9 * lora_alpha:
+                alpha_pattern[pattern_key(module)] = round(alpha) if abs(alpha - round(alpha)) < 1e-9 else alpha
+    return {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": lora_alpha, "lora_dropout": 0.0,
+            "target_modules": targets, "bias": "none", "fan_in_fan_out": False, "use_rslora": False,
+            "use_dora": False, "init_lora_weights": True, "inference_mode": True, "modules_to_save": None,
+            "layers_to_transform": None, "layers_pattern": None, "rank_pattern": rank_pattern,
+            "alpha_pattern": alpha_pattern, "revision": None, "base_model_name_or_path": base_model}
 
 
 def write_adapter(out_dir, layers, r, lora_alpha, meta, training):
-    """A PEFT adapter directory that `srr eval --adapter` (and PEFT) reads: adapter_model.safetensors in the
-    model's module order, adapter_config.json, and qpeft.json with a `training` record. Written into
-    <out>.partial and renamed, so a killed run leaves nothing under the final name."""
+    """A PEFT adapter directory that `srr eval --adapter` (and PEFT) reads from {module: (lora_A, lora_B,
+    scaling)}: adapter_model.safetensors in the model's module order, adapter_config.json (per-layer ranks in
+    rank_pattern, as srr export writes them), and qpeft.json with a `training` record. Written into <out>.partial
+    and renamed, so a killed run leaves nothing under the final name."""
     out_dir = str(out_dir).rstrip("/")
     if os.path.exists(out_dir) and (not os.path.isdir(out_dir) or os.listdir(out_dir)):
         raise QpeftInputError(f"'{out_dir}' already exists and is not an empty directory; choose another --out")
     staging = out_dir + ".partial"
     os.makedirs(staging, exist_ok=True)
     tensors = {}
-    for module, (A, B) in layers.items():
+    for module, (A, B, _) in layers.items():
         tensors[PREFIX + module + ".lora_A.weight"] = A
         tensors[PREFIX + module + ".lora_B.weight"] = B
     safetensors.write(os.path.join(staging, "adapter_model.safetensors"), tensors, {"format": "pt"})
-    targets = []
-    for module in layers:
-        proj = module.rsplit(".", 1)[1]
-        if proj not in targets:
-            targets.append(proj)
-    config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": r, "lora_alpha": lora_alpha, "lora_dropout": 0.0,
-              "target_modules": targets, "bias": "none", "fan_in_fan_out": False, "use_rslora": False,
-              "use_dora": False, "init_lora_weights": True, "inference_mode": True, "modules_to_save": None,
-              "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
-              "revision": None, "base_model_name_or_path": portable_name(training.get("model", ""))}
+    every_layer = all(layer_rank(meta, name) > 0 for name in meta["layers"])
+    config = peft_config(layers, r, lora_alpha, every_layer, portable_name(training.get("model", "")))
     meta = dict(meta, r=r, lora_alpha=lora_alpha, scaling=lora_alpha / r, training=training)
     for name, text in (("adapter_config.json", config), (QPEFT_FILE, meta)):
         with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
