@@ -11,6 +11,8 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "qer/allocation.hpp"
+#include "quant/quantizer.hpp"
 #include "store/hdf5.hpp"
 #include "sweep/files.hpp"
 
@@ -259,6 +261,23 @@ Collection make_collection(std::string grid, ReportSettings report, std::vector<
   return c;
 }
 
+/// Bits per weight of a uniform point whose result file predates srr recording it: its layers' shapes with
+/// the point's quant, bits, block and rank (none: 0), counted as srr allocate counts them. NaN when the point
+/// does not name all three quantizer settings.
+double uniform_bits_per_weight(const Settings& s, const std::vector<LayerMetrics>& layers) {
+  const auto named = [&](const char* k) { return s.count(k) > 0 && !s.at(k).empty(); };
+  if (!named("quant") || !named("bits") || !named("block") || layers.empty()) return kNaN;
+  const quant::QuantSettings q{quant::scheme_from_string(s.at("quant")), std::stoi(s.at("bits")),
+                               std::stoi(s.at("block"))};
+  const la::index_t rank = named("rank") ? std::stoll(s.at("rank")) : 0;
+  double bits = 0, weights = 0;
+  for (const auto& l : layers) {
+    bits += qer::quantized_bits(l.in, l.out, q) + qer::factor_bits(l.in, l.out, rank);
+    weights += static_cast<double>(l.in) * static_cast<double>(l.out);
+  }
+  return bits / weights;
+}
+
 Collection gather(const std::string& grid, const ReportSettings& report, const std::vector<Point>& points,
                   const SweepPaths& paths) {
   std::vector<Entry> entries;
@@ -271,6 +290,8 @@ Collection gather(const std::string& grid, const ReportSettings& report, const s
       try {
         e.result = read_point_file(file);
         e.status = e.result.status == "done" ? Status::done : Status::failed;
+        if (e.status == Status::done && !std::isfinite(e.result.bits_per_weight))
+          e.result.bits_per_weight = uniform_bits_per_weight(e.point.settings, e.result.layers);
       } catch (const Error& err) {
         e.status = Status::failed;
         e.result.message = std::string("unreadable result file: ") + err.what();
@@ -325,7 +346,7 @@ std::string summary_csv(const Collection& c) {
   std::ostringstream os;
   os << "task,id,status";
   for (const auto& k : c.keys) os << ',' << csv_field(k);
-  os << ",perplexity,tokens,mean_k_star,mean_rel_error,mean_rel_error_scaled,mean_rel_error_act,win_rate_vs_qer,"
+  os << ",perplexity,tokens,bits_per_weight,mean_k_star,mean_rel_error,mean_rel_error_scaled,mean_rel_error_act,win_rate_vs_qer,"
         "message\n";
   for (const auto& e : c.entries) {
     os << e.task << ',' << e.point.id << ',' << to_string(e.status);
@@ -334,6 +355,7 @@ std::string summary_csv(const Collection& c) {
     const bool done = is_done(e);
     os << ',' << (done ? format_number(e.result.perplexity, 10) : "") << ','
        << (done ? format_number(e.result.tokens, 10) : "") << ','
+       << (done && std::isfinite(e.result.bits_per_weight) ? format_number(e.result.bits_per_weight, 10) : "") << ','
        << (done && !l.empty() ? format_number(k_star_metric(c, e), 10) : "") << ','
        << (done && !l.empty() ? format_number(layer_mean(l, &LayerMetrics::rel_error), 10) : "") << ','
        << (done && !l.empty() ? format_number(layer_mean(l, &LayerMetrics::rel_error_scaled), 10) : "") << ','

@@ -209,3 +209,39 @@ TEST_F(Collect, IsIdempotentAndStalePlotsGo) {
 }
 
 }  // namespace
+
+// A uniform point whose result file records no bits per weight (written before srr recorded it) gets the
+// figure from its settings and layer shapes, counted as srr allocate counts it; a recorded figure is kept.
+TEST(CollectBitsPerWeight, UniformPointsWithoutARecordedFigureGetOneFromTheirSettings) {
+  const fs::path dir = fs::temp_directory_path() / ("srr-sweep-bpw-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  std::istringstream in(
+      "[data]\nmodel = m.bin\ntext = t.txt\ncalib.windows = 2\neval.skip-windows = 2\n"
+      "[fixed]\nquant = mxint\nbits = 3\nblock = 32\nmethod = qer\n[axes]\nrank = 0, 8\n");
+  const Grid grid = parse_grid(in, "b", "b.ini");
+  const auto points = expand(grid);
+  ASSERT_EQ(points.size(), 2u);
+  SweepPaths paths;
+  paths.results = dir;
+  paths.work = dir / "work";
+  paths.grid = "b";
+  write_manifest(paths.manifest(), points);
+  for (std::size_t t = 0; t < points.size(); ++t) {
+    PointResult r;
+    r.id = points[t].id;
+    r.settings = points[t].settings;
+    r.protocol = "stream";
+    r.perplexity = 5;
+    r.tokens = 100;
+    r.tool_version = "test";
+    r.layers.push_back({"model.layers.0.mlp.down_proj", 64, 32, 0, 0.5, 0.4, 0.3});
+    if (t == 0) r.bits_per_weight = 2.5;  // recorded: kept as is
+    write_point_file(paths.point_file(r.id), r);
+  }
+  collect(grid, points, paths);
+  const std::string csv = read_file(paths.grid_dir() / "summary.csv");
+  // 3 bits + 8/32 for the shared exponents + bf16 factors 16·8·(64 + 32)/(64·32) = 6
+  EXPECT_NE(csv.find(",5,100,2.5,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",5,100,9.25,"), std::string::npos) << csv;
+  fs::remove_all(dir);
+}
