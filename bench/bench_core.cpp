@@ -78,14 +78,26 @@ struct Options {
   index_t full_max_dim = 4096;
 };
 
+constexpr const char* kUsage =
+    "bench_core [--shapes 4096x4096,4096x11008,11008x4096] [--rank 64] [--full-max-dim 4096]\n"
+    "           [--scales identity,qera-exact] [--methods qer,srr] [--variants 10:8,64:6]\n"
+    "bench_core --vs-peer [--peer-script ../shared/bench/peer_layer.py] [--python /usr/bin/python3]\n"
+    "           [--threads 2] [--shapes ...] [--peer-shapes ...] [--sqrtm-max-dim 4096] [--eigh-max-dim 4096]\n"
+    "           [--full-max-dim 4096]\n"
+    "(bench/bench_core.cpp's header says what each measures)\n";
+
 Options parse(int argc, char** argv) {
+  bench::print_usage_if_asked(argc, argv, kUsage);
   Options o;
-  for (int i = 1; i < argc; ++i)
-    if (!std::strcmp(argv[i], "--vs-peer")) o.vs_peer = true;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     if (!std::strcmp(argv[i], "--vs-peer")) {
+      o.vs_peer = true;
       --i;  // a flag without a value
       continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "bench_core: %s needs a value\n", argv[i]);
+      std::exit(2);
     }
     if (!std::strcmp(argv[i], "--shapes")) o.shapes = split(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--peer-shapes")) o.peer_shapes = split(argv[i + 1]);
@@ -99,6 +111,7 @@ Options parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--variants")) o.variants = split(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--rank")) o.rank = std::stol(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--full-max-dim")) o.full_max_dim = std::stol(argv[i + 1]);
+    else bench::unknown_option("bench_core", argv[i]);
   }
   if (o.peer_shapes.empty()) o.peer_shapes = o.shapes;
   return o;
@@ -197,7 +210,12 @@ int vs_peer(const Options& opt) {
   settings.quant = {quant::Scheme::Mxint, 3, 32};
   const LocalSvdEngine trunc(SvdSettings{}), full({.method = SvdMethod::Full});
   std::map<index_t, double> sqrtm_measured;  // peer sqrtm seconds by m
-  for (const auto& shape : opt.shapes) {
+  const auto input_of = [](const std::string& shape) { return std::stol(shape.substr(0, shape.find('x'))); };
+  // Narrow inputs first: a wider input's sqrtm is scaled from one measured earlier in this job.
+  std::vector<std::string> shapes = opt.shapes;
+  std::stable_sort(shapes.begin(), shapes.end(),
+                   [&](const std::string& a, const std::string& b) { return input_of(a) < input_of(b); });
+  for (const auto& shape : shapes) {
     const auto x = shape.find('x');
     const index_t in = std::stol(shape.substr(0, x)), out = std::stol(shape.substr(x + 1));
     std::printf("\n== %s (load average %s)\n", shape.c_str(), load_average().c_str());

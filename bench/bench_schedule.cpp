@@ -95,8 +95,8 @@ struct Options {
   // Defaults: single-core CPU seconds measured on this machine kind (docs/scaling.md, "Cost model"): QERA-exact
   // SRR layers (r = 64, 3-bit MXINT B32) without the scale, and the Cholesky factorization of R_xx. Pass new
   // measurements to replace them.
-  std::map<std::string, double> t = {{"4096x4096", 8.8}, {"4096x11008", 21.9}, {"11008x4096", 93.2}};
-  double scale4 = 2.15, scale11 = 21.67;
+  std::map<std::string, double> t = {{"4096x4096", 8.03}, {"4096x11008", 18.0}, {"11008x4096", 45.92}};
+  double scale4 = 2.22, scale11 = 18.67;
   double speedup2 = 1.22, master = 0.21, startup = 2.0;
   long rank = 64;
   std::vector<std::string> models = {"llama2-7b", "llama2-70b"};
@@ -133,7 +133,17 @@ std::vector<int> ints(const std::string& s) {
   return v;
 }
 
+constexpr const char* kUsage =
+    "bench_schedule [--t4096x4096 S --t4096x11008 S --t11008x4096 S --scale4096 S --scale11008 S]\n"
+    "               [--speedup2 X] [--rank R] [--master S] [--startup S]\n"
+    "               [--model llama2-7b,llama2-70b] (NAME[:LAYERS]) [--ranks 64,256,1024] [--groups 1,2,4,8]\n"
+    "               [--calib-tokens 524288] [--ctx 2048] [--fwd-gflops G] [--xtx-gflops G]\n"
+    "               [--net-gbps B] [--write-gbps B] [--read-gbps B] [--no-calibration]\n"
+    "               [--layer-times FILE]\n"
+    "(bench/bench_schedule.cpp's header says what each figure is)\n";
+
 Options parse(int argc, char** argv) {
+  bench::print_usage_if_asked(argc, argv, kUsage);
   Options o;
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
@@ -165,10 +175,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--write-gbps") o.write_gbps = v;
     else if (k == "--read-gbps") o.read_gbps = v;
     else if (k == "--layer-times") o.layer_times = read_layer_times(val);
-    else {
-      std::fprintf(stderr, "bench_schedule: unknown option %s\n", k.c_str());
-      std::exit(2);
-    }
+    else bench::unknown_option("bench_schedule", k);
   }
   return o;
 }

@@ -3,6 +3,8 @@
 /// @file
 /// Option values shared by the benchmarks: comma lists and truncated-SVD variants written "p:q".
 
+#include <cstdio>
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -11,6 +13,21 @@
 #include "qer/svd.hpp"
 
 namespace srr::bench {
+
+/// --help or -h anywhere on the command line: prints `usage` and exits 0 (before anything is measured).
+inline void print_usage_if_asked(int argc, char** argv, const char* usage) {
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") {
+      std::fputs(usage, stdout);
+      std::exit(0);
+    }
+}
+
+/// An option the bench does not know: named, exit code 2. A typo must not start a long run on defaults.
+[[noreturn]] inline void unknown_option(const char* bench, const std::string& option) {
+  std::fprintf(stderr, "%s: unknown option '%s' (--help lists them)\n", bench, option.c_str());
+  std::exit(2);
+}
 
 /// "a,b,c" → {"a", "b", "c"}.
 inline std::vector<std::string> split(const std::string& s) {

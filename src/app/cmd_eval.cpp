@@ -18,6 +18,7 @@
 #include "pipeline/evaluation.hpp"
 #include "pipeline/layer_quantizer.hpp"
 #include "pipeline/memory_plan.hpp"
+#include "store/store.hpp"
 #include "export/export.hpp"
 
 namespace srr::app {
@@ -78,6 +79,8 @@ int run_eval(int argc, char** argv) {
     }
     plan_json = {{"file", vm["plan"].as<std::string>()}, {"sha256", plan.sha256}};
   }
+  if (vm.count("store"))  // the store's rank (its largest layer's, for a plan's store), not --rank
+    rank = static_cast<int>(store::Store::open_read_only(vm["store"].as<std::string>()).layout().rank);
   const auto windows = protocol == "stream" ? pipeline::stream_windows(input, config.max_pos)
                                             : std::vector<std::vector<int>>{};
   const int max_len = input.ctx == 0 ? config.max_pos : input.ctx;
@@ -96,9 +99,9 @@ int run_eval(int argc, char** argv) {
   std::vector<pipeline::MemoryPlan> plans = {pipeline::eval_plan(
       config, dtype_bytes, most_tokens, longest, quantized ? rank : 0)};
   if (vm.count("quantize")) {  // the decomposition of one linear layer at a time, on top of the evaluation
-    const auto worker = pipeline::quantize_worker_plan(config, rank,
-                                                       method_settings(vm).float64,
-                                                       vm.count("calib") > 0);
+    const qer::MethodSettings m = method_settings(vm);
+    const auto worker = pipeline::quantize_worker_plan(config, rank, m.float64,
+                                                       m.scale.kind == qer::ScaleKind::QeraExact);
     for (std::size_t i = 1; i < worker.items.size(); ++i) plans.front().items.push_back(worker.items[i]);
   }
   const std::uint64_t limit = memory_per_rank(vm, comm);

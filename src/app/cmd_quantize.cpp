@@ -78,9 +78,9 @@ int run_quantize(int argc, char** argv) {
   const auto ckpt = model::Checkpoint::open(job.model);
   const auto rank = static_cast<int>(job.plan.empty() ? job.method.layer.rank
                                                       : pipeline::largest_rank(pipeline::read_plan(job.plan)));
-  const bool rxx = job.method.scale.kind == qer::ScaleKind::QeraExact;
+  const bool dense_scale = job.method.scale.kind == qer::ScaleKind::QeraExact;
   const std::uint64_t limit = memory_per_rank(vm, world);
-  pipeline::check_memory_plans({pipeline::quantize_worker_plan(ckpt.config(), rank, job.method.float64, rxx),
+  pipeline::check_memory_plans({pipeline::quantize_worker_plan(ckpt.config(), rank, job.method.float64, dense_scale),
                                 pipeline::quantize_master_plan(ckpt.config(), rank)},
                                limit, world);
   return pipeline::run_quantize_job(world, job);

@@ -47,7 +47,8 @@ public:
   void release_pages(const std::string& name) const;
 
   /// A linear layer as the paper's W (in×out, y = x·W). `name` is one of linear_layer_names(), with or
-  /// without the ".weight" suffix; anything else is an InputError listing valid names.
+  /// without the ".weight" suffix; anything else is an InputError listing valid names. Releases the
+  /// tensor's mapped pages once converted (release_pages).
   la::Matrix<float> linear_weight(const std::string& name) const;
   /// q, k, v, o, gate, up, down of every layer, layer by layer; never embeddings or lm_head.
   std::vector<std::string> linear_layer_names() const;

@@ -45,8 +45,7 @@ DecoderLayer DecoderLayer::load(const Checkpoint& ck, int index) {
   Linear* lin[7] = {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};  // linear_layer_names() order
   for (int j = 0; j < 7; ++j) {
     lin[j]->name = names[static_cast<std::size_t>(7 * index + j)];
-    lin[j]->W = ck.linear_weight(lin[j]->name);
-    ck.release_pages(lin[j]->name + ".weight");  // the float32 copy is what the layer holds
+    lin[j]->W = ck.linear_weight(lin[j]->name);  // releases its mapped pages: the float32 copy is what we hold
   }
   return l;
 }

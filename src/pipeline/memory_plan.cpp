@@ -111,7 +111,7 @@ MemoryPlan eval_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, u64 t
   return p;
 }
 
-MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool with_rxx) {
+MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool dense_scale) {
   u64 in_out = 0, in_max = 0;
   for (const auto& [in, out] : linear_shapes(c)) {
     in_out = std::max(in_out, in * out);
@@ -123,8 +123,9 @@ MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool floa
   p.items.push_back({"layer weight (float32)", 4 * in_out});
   // W, S·W, Q, the residual and the SVD's factors and workspace: about six working copies of the layer.
   p.items.push_back({"decomposition working copies", 6 * word * in_out});
-  // Two cached scales (S and S⁻¹ each) of the largest input; R_xx when the calibration file has XᵀX.
-  p.items.push_back({"scales", 2 * 2 * 8 * in_max * in_max + (with_rxx ? 8 * in_max * in_max : 0)});
+  // QERA-exact: two cached scales (S and S⁻¹ each) of the largest input and its R_xx, all m×m float64.
+  // Diagonal scales are vectors and the identity is nothing: no item.
+  if (dense_scale) p.items.push_back({"scales and R_xx", (2 * 2 + 1) * 8 * in_max * in_max});
   p.items.push_back({"L, R", 4 * u(rank) * 2 * in_max});
   return p;
 }

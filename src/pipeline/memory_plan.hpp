@@ -52,9 +52,10 @@ MemoryPlan calibrate_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, 
 /// rank's hidden states, one window's temporaries and logits, the head slices.
 MemoryPlan eval_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, std::uint64_t tokens,
                      std::uint64_t window, int rank);
-/// `srr quantize`: a worker decomposing the largest linear layer (weights, the float64 working copies of
-/// the decomposition, its input's scale and R_xx), and the master (the plan and one record at a time).
-MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool with_rxx);
+/// `srr quantize`: a worker decomposing the largest linear layer (weights, the working copies of the
+/// decomposition and, with `dense_scale` (QERA-exact), its input's cached scales and R_xx), and the master
+/// (the plan and one record at a time).
+MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool dense_scale);
 MemoryPlan quantize_master_plan(const model::LlamaConfig& c, int rank);
 
 /// Collective: the default --memory-per-rank, MemTotal of this node divided by the ranks on it

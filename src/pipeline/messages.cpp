@@ -69,9 +69,7 @@ void send(const parallel::Communicator& comm, int dest, const store::LayerRecord
 void send(const parallel::Communicator& comm, int dest, const Failure& m) {
   send_bytes(comm, dest, Tag::Failure, code_and_text(m.exit_code, m.message));
 }
-void send(const parallel::Communicator& comm, int dest, const Stop& m) {
-  send_bytes(comm, dest, Tag::Stop, code_and_text(m.exit_code, {}));
-}
+void send(const parallel::Communicator& comm, int dest, const Stop&) { send_bytes(comm, dest, Tag::Stop, {}); }
 void send(const parallel::Communicator& comm, int dest, const Bye& m) {
   std::vector<std::int64_t> v{m.scales_built};
   v.insert(v.end(), m.peak_kib.begin(), m.peak_kib.end());
@@ -93,9 +91,8 @@ Failure receive_failure(const parallel::Communicator& comm, int source) {
 }
 
 Stop receive_stop(const parallel::Communicator& comm, int source) {
-  const auto [code, text] = read_code_and_text(receive_bytes(comm, source, Tag::Stop), "stop");
-  if (!text.empty()) throw ProtocolError("a stop message with trailing bytes");
-  return {code};
+  if (!receive_bytes(comm, source, Tag::Stop).empty()) throw ProtocolError("a stop message with content");
+  return {};
 }
 
 Bye receive_bye(const parallel::Communicator& comm, int source) {

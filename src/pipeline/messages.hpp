@@ -7,7 +7,7 @@
 ///   worker → master  Result   the layer's store::LayerRecord (store::serialize)
 ///   worker → master  Failure  exit code (1 = error, 2 = bad input) and the message, of a layer or of the
 ///                             worker's set-up
-///   master → worker  Stop     the job's exit code: no more work, finish and say goodbye
+///   master → worker  Stop     (empty) no more work: finish and say goodbye
 ///   worker → master  Bye      scales the worker built, and the peak RSS of each rank of its group
 ///
 /// Every message is one MPI message whose tag says its type; waiting is by MPI_Iprobe and a 1 ms sleep
@@ -34,9 +34,7 @@ struct Failure {
   int exit_code = 1;
   std::string message;
 };
-struct Stop {
-  int exit_code = 0;
-};
+struct Stop {};
 struct Bye {
   std::int64_t scales_built = 0;
   std::vector<std::int64_t> peak_kib;  ///< per rank of the worker's group, group rank order
@@ -64,7 +62,7 @@ Envelope wait_for(const parallel::Communicator& comm, int source);
 void send(const parallel::Communicator& comm, int dest, const Assign& m);
 void send(const parallel::Communicator& comm, int dest, const store::LayerRecord& result);
 void send(const parallel::Communicator& comm, int dest, const Failure& m);
-void send(const parallel::Communicator& comm, int dest, const Stop& m);
+void send(const parallel::Communicator& comm, int dest, const Stop&);
 void send(const parallel::Communicator& comm, int dest, const Bye& m);
 
 /// Receives the message `poll`/`wait_for` announced from `source`; each checks the tag it is for.

@@ -37,15 +37,24 @@ namespace {
 
 int exit_code_of(const std::exception& e) { return dynamic_cast<const InputError*>(&e) ? 2 : 1; }
 
+/// Rank 0's text on every rank. Collective.
+std::string bcast_text(const parallel::Communicator& world, std::string text) {
+  text.resize(static_cast<std::size_t>(world.bcast_value(static_cast<std::int64_t>(text.size()), 0)));
+  world.bcast(std::span<char>(text.data(), text.size()), 0);
+  return text;
+}
+
 /// Computes layers on one rank (or, as a group's leader, on its group): a LayerQuantizer on the worker's
-/// own memory-mapped checkpoint.
+/// own memory-mapped checkpoint. `plan_text`: the allocation plan's bytes as the master read them (empty
+/// without --plan).
 class LayerWorker {
 public:
-  LayerWorker(const QuantizeJob& job, int mpi_rank, const parallel::ProcessGrid* grid)
+  LayerWorker(const QuantizeJob& job, const std::string& plan_text, int mpi_rank, const parallel::ProcessGrid* grid)
       : rank_(mpi_rank), checkpoint_(model::Checkpoint::open(job.model)),
         quantizer_(checkpoint_, job.method, job.calib, make_svd_engine(job.method.svd, grid, job.dist_block)) {
     if (!job.plan.empty())
-      for (auto& [name, s] : plan_settings(read_plan(job.plan), checkpoint_, job.method.layer)) per_layer_[name] = s;
+      for (auto& [name, s] : plan_settings(parse_plan(plan_text, job.plan), checkpoint_, job.method.layer))
+        per_layer_[name] = s;
   }
   store::LayerRecord run(const std::string& name) {
     const auto it = per_layer_.find(name);
@@ -69,6 +78,7 @@ struct Run {
   std::vector<WorkItem> todo;
   std::size_t total = 0, done_before = 0;
   std::size_t inputs = 0;  ///< distinct statistics keys among the layers to do
+  std::string plan_text;   ///< the allocation plan's bytes, as the store records them (empty without --plan)
 };
 
 /// The done marks of a store being resumed, each checked against its layer's checksum: a done layer whose
@@ -111,7 +121,8 @@ Run prepare(const QuantizeJob& job) {
     calibration = store::calibration_identity(job.calib);
   }
   const store::StoreHeader header{SRR_VERSION, config, checkpoint.identity(), calibration};
-  Run run{std::move(calib_lock), store::Store::open_for_run(job.out, header, plan.layout), {}, plan.items.size(), 0, 0};
+  Run run{std::move(calib_lock), store::Store::open_for_run(job.out, header, plan.layout), {}, plan.items.size(),
+          0, 0, {}};
   const auto done = verified_done_marks(run.store);
   std::set<std::string> keys;
   for (auto& w : plan.items)
@@ -122,6 +133,7 @@ Run prepare(const QuantizeJob& job) {
       run.todo.push_back(std::move(w));
     }
   run.inputs = keys.size();
+  if (allocation) run.plan_text = allocation->text;
   return run;
 }
 
@@ -154,7 +166,7 @@ void master_loop(const parallel::Communicator& world, int group_size, Run& run, 
       send(world, w, Assign{item->name});
       busy[static_cast<std::size_t>(w)] = std::move(item);
     } else {
-      send(world, w, Stop{report.code});
+      send(world, w, Stop{});
     }
   };
   for (int w = 1; w < np; w += group_size) hand_out(w);  // the workers: each group's leader
@@ -192,7 +204,7 @@ void master_loop(const parallel::Communicator& world, int group_size, Run& run, 
         const std::string layer = slot ? slot->name : std::string("its set-up");
         slot.reset();
         fail(f.exit_code, detail::concat("rank ", w, " failed on ", layer, ": ", f.message));
-        send(world, w, Stop{report.code});
+        send(world, w, Stop{});
         break;
       }
       case Tag::Bye: {
@@ -215,11 +227,12 @@ void master_loop(const parallel::Communicator& world, int group_size, Run& run, 
 /// A worker's loop for np > 1 (a group's leader with g > 1): returns at the master's Stop, after finishing
 /// the group. Failures of a layer (or of the worker's set-up, reported at its first
 /// assignment) go to the master as Failure; only a broken protocol escapes as an exception.
-void worker_loop(const parallel::Communicator& world, const QuantizeJob& job, const WorkerGroup& group) {
+void worker_loop(const parallel::Communicator& world, const QuantizeJob& job, const std::string& plan_text,
+                 const WorkerGroup& group) {
   std::unique_ptr<LayerWorker> worker;
   std::optional<Failure> setup_failure;
   try {
-    worker = std::make_unique<LayerWorker>(job, world.rank(), group.grid());
+    worker = std::make_unique<LayerWorker>(job, plan_text, world.rank(), group.grid());
   } catch (const std::exception& e) {
     setup_failure = Failure{exit_code_of(e), e.what()};
   }
@@ -241,9 +254,8 @@ void worker_loop(const parallel::Communicator& world, const QuantizeJob& job, co
       SRR_LOG(error) << assign.layer << ": " << failure->message;
       send(world, 0, *failure);
     } else if (m.tag == Tag::Stop) {
-      const int code = receive_stop(world, 0).exit_code;
-      const auto report = group.finish(code, peak_rss_kib());
-      send(world, 0, Bye{worker ? worker->scales_built() : 0, report.peak_kib});
+      receive_stop(world, 0);
+      send(world, 0, Bye{worker ? worker->scales_built() : 0, group.finish(peak_rss_kib())});
       return;
     } else {
       throw ProtocolError(detail::concat("unexpected message with tag ", static_cast<int>(m.tag), " from the master"));
@@ -276,7 +288,7 @@ MasterReport run_master(const parallel::Communicator& world, const QuantizeJob& 
   report.peak_kib.assign(static_cast<std::size_t>(np), 0);
   if (np == 1) {
     if (!run.todo.empty()) {
-      LayerWorker worker(job, 0, nullptr);
+      LayerWorker worker(job, run.plan_text, 0, nullptr);
       Scheduler scheduler(run.todo);
       while (auto item = scheduler.next(0)) {
         const auto record = worker.run(item->name);
@@ -324,13 +336,16 @@ int run_quantize_job(const parallel::Communicator& world, const QuantizeJob& job
     return 0;
   }
 
+  // The workers parse the plan's bytes as the master read them, never the file again: a plan edited during
+  // start-up cannot give them other settings than the store records. Collective.
+  const std::string plan_text = job.plan.empty() ? std::string() : bcast_text(world, rank == 0 ? run->plan_text : "");
   const WorkerGroup group(world, job.group_size);
   if (rank != 0) {
     try {
-      if (!group.server()) worker_loop(world, job, group);
+      if (!group.server()) worker_loop(world, job, plan_text, group);
       else {
         group.serve();
-        group.finish(0, peak_rss_kib());
+        group.finish(peak_rss_kib());
       }
       return 0;
     } catch (const std::exception& e) {

@@ -27,17 +27,14 @@ WorkerGroup::WorkerGroup(const parallel::Communicator& world, int group_size) : 
 
 void WorkerGroup::serve() const { parallel::DistributedSvdEngine(*grid_, {}).serve(); }
 
-WorkerGroup::Report WorkerGroup::finish(int exit_code, std::int64_t peak_kib) const {
-  if (!grid_) return {exit_code, {peak_kib}};
+std::vector<std::int64_t> WorkerGroup::finish(std::int64_t peak_kib) const {
+  if (!grid_) return {peak_kib};
   // The stop header is all a server needs; the engine keeps no state besides its grid and settings.
-  std::vector<std::int64_t> all(static_cast<std::size_t>(size_) + 1, 0);
-  if (grid_->rank() == 0) {
-    parallel::DistributedSvdEngine(*grid_, {}).stop();
-    all[0] = exit_code;
-  }
-  all[static_cast<std::size_t>(grid_->rank()) + 1] = peak_kib;
+  if (grid_->rank() == 0) parallel::DistributedSvdEngine(*grid_, {}).stop();
+  std::vector<std::int64_t> all(static_cast<std::size_t>(size_), 0);
+  all[static_cast<std::size_t>(grid_->rank())] = peak_kib;
   grid_->communicator().allreduce(std::span<std::int64_t>(all), parallel::ReduceOp::Sum);
-  return {static_cast<int>(all[0]), std::vector<std::int64_t>(all.begin() + 1, all.end())};
+  return all;
 }
 
 }  // namespace srr::pipeline

@@ -47,14 +47,11 @@ public:
   /// Collective over the group, command by command.
   void serve() const;
 
-  struct Report {
-    int exit_code = 0;                   ///< the leader's
-    std::vector<std::int64_t> peak_kib;  ///< per group rank
-  };
   /// The end of the group's run, called by every rank with a worker role (g = 1 included, where it is
   /// local): the leader first releases the members from serve(); then every member contributes its peak
-  /// RSS and the leader its exit code. Collective over the group.
-  Report finish(int exit_code, std::int64_t peak_kib) const;
+  /// RSS. Returns the peak RSS per group rank (the job's exit code is rank 0's alone). Collective over the
+  /// group.
+  std::vector<std::int64_t> finish(std::int64_t peak_kib) const;
 
 private:
   int size_;

@@ -31,6 +31,7 @@
 #include <set>
 #include <string>
 
+#include "../model/support.hpp"  // data_file
 #include "../store/support.hpp"
 #include "la/lapack.hpp"
 #include "model/checkpoint.hpp"
@@ -46,12 +47,6 @@ using namespace srr;
 using srr::store::test::TempDir;
 
 namespace {
-
-fs::path data_dir() {
-  const char* d = std::getenv("SRR_DATA_DIR");
-  if (!d) throw std::runtime_error("SRR_DATA_DIR is not set");
-  return d;
-}
 
 std::string srr_exe() {
   const char* e = std::getenv("SRR_EXE");
@@ -160,9 +155,9 @@ void check_tensors(const fs::path& dir, const store::Store& st, const model::Che
 TEST_P(ExportRoundTrip, PerplexityAndBits) {
   const Source s = GetParam();
   TempDir dir;
-  const fs::path model = data_dir() / s.model, store_path = dir / "store.h5", calib = dir / "calib.h5";
+  const fs::path model = srr::model::test::data_file(s.model), store_path = dir / "store.h5", calib = dir / "calib.h5";
   const auto ckpt = model::Checkpoint::open(model);  // throws, failing the test, when the data is missing
-  const std::string text = "--text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+  const std::string text = "--text " + q(srr::model::test::data_file("tinystories/tinystories_val_head.txt")) +
                            " --max-chars 60000 --ctx 128";
 
   // calibrate on windows 0..5, quantize (QERA-approx scale, 3-bit MXINT B32, rank 8), evaluate on 6..13.
@@ -268,8 +263,8 @@ bool has_partial(const fs::path& dir) {
 
 TEST(ExportRefusals, IncompleteStoreWrongCheckpointExistingOutIntBf16) {
   TempDir dir;
-  const fs::path model = data_dir() / "stories260K/stories260K.bin", store_path = dir / "store.h5";
-  const std::string text = "--text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+  const fs::path model = srr::model::test::data_file("stories260K/stories260K.bin"), store_path = dir / "store.h5";
+  const std::string text = "--text " + q(srr::model::test::data_file("tinystories/tinystories_val_head.txt")) +
                            " --max-chars 30000 --ctx 128 --windows 4 --skip-fp32 --json";
   // Identity scale: no calibration file needed.
   CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --scale identity --rank 4", dir);
@@ -291,7 +286,7 @@ TEST(ExportRefusals, IncompleteStoreWrongCheckpointExistingOutIntBf16) {
   EXPECT_FALSE(fs::exists(dir / "out1"));
 
   // Another checkpoint.
-  r = srr(export_cmd(store_path, data_dir() / "tinystories-656k", dir / "out2"), dir);
+  r = srr(export_cmd(store_path, srr::model::test::data_file("tinystories-656k"), dir / "out2"), dir);
   EXPECT_EQ(r.rc, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("was made from a different checkpoint"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("stories260K.bin"), std::string::npos) << r.err;
@@ -340,7 +335,7 @@ TEST(ExportRefusals, IncompleteStoreWrongCheckpointExistingOutIntBf16) {
 /// DoRA is refused.
 TEST(PeftAdapter, ScalingAndRefusedVariants) {
   TempDir dir;
-  const fs::path model = data_dir() / "tinystories-656k", store_path = dir / "store.h5";
+  const fs::path model = srr::model::test::data_file("tinystories-656k"), store_path = dir / "store.h5";
   CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --scale identity --rank 4", dir);
   ASSERT_EQ(r.rc, 0) << r.err;
   r = srr("export --store " + q(store_path) + " --model " + q(model) + " --out " + q(dir / "e"), dir);
@@ -402,7 +397,7 @@ TEST(PeftAdapter, ScalingAndRefusedVariants) {
 /// scores the store's perplexity.
 TEST(QpeftExport, ReleaseConventionAndMetadata) {
   TempDir dir;
-  const fs::path model = data_dir() / "tinystories-656k";
+  const fs::path model = srr::model::test::data_file("tinystories-656k");
   for (const char* method : {"srr", "loftq"}) {
     const fs::path store_path = dir / (std::string(method) + ".h5"), out = dir / method;
     CommandResult r = srr("quantize --model " + q(model) + " --out " + q(store_path) + " --method " + method +
@@ -468,7 +463,7 @@ TEST(QpeftExport, ReleaseConventionAndMetadata) {
       EXPECT_EQ(preserved, 0) << "LoftQ preserves nothing";
     }
 
-    const std::string eval = "eval --text " + q(data_dir() / "tinystories/tinystories_val_head.txt") +
+    const std::string eval = "eval --text " + q(srr::model::test::data_file("tinystories/tinystories_val_head.txt")) +
                              " --max-chars 30000 --ctx 128 --windows 4 --skip-fp32 --json ";
     const CommandResult a = srr(eval + "--model " + q(model) + " --store " + q(store_path), dir);
     const CommandResult b = srr(eval + "--model " + q(out) + " --adapter " + q(out), dir);

@@ -21,28 +21,24 @@
 #include "pipeline/layer_quantizer.hpp"
 #include "store/calibration.hpp"
 
+#include "../model/support.hpp"  // data_file
+
 using namespace srr;
 using namespace srr::pipeline;
 
 namespace {
 
-std::filesystem::path data_dir() {
-  const char* d = std::getenv("SRR_DATA_DIR");
-  if (!d) throw std::runtime_error("SRR_DATA_DIR is not set");
-  return d;
-}
-
 struct Case {
   const char* name;
-  std::filesystem::path model;
+  const char* model;  // relative to SRR_DATA_DIR
   double fp32_ppl;  // measured once; the forward pass is deterministic
 };
 
 TextInput slice(const Case& c, int skip, int count) {
   TextInput in;
-  in.model = c.model;
-  in.text = data_dir() / "tinystories/tinystories_val_head.txt";
-  in.tokenizer_path = find_tokenizer(c.model);
+  in.model = srr::model::test::data_file(c.model);
+  in.text = srr::model::test::data_file("tinystories/tinystories_val_head.txt");
+  in.tokenizer_path = find_tokenizer(in.model);
   in.tokenizer = model::load_tokenizer(in.tokenizer_path);
   in.max_chars = 200000;
   in.ctx = 256;
@@ -76,7 +72,7 @@ class EndToEnd : public ::testing::TestWithParam<Case> {};
 TEST_P(EndToEnd, CalibrateQuantizeEvaluate) {
   const Case c = GetParam();
   const auto comm = parallel::Communicator::world();
-  const auto ckpt = model::Checkpoint::open(c.model);
+  const auto ckpt = model::Checkpoint::open(srr::model::test::data_file(c.model));
   const TextInput calib_in = slice(c, 0, 8), eval_in = slice(c, 8, 8);  // disjoint windows
   const auto calib_windows = stream_windows(calib_in, ckpt.config().max_pos);
   const auto eval_windows = stream_windows(eval_in, ckpt.config().max_pos);
@@ -119,8 +115,8 @@ TEST_P(EndToEnd, CalibrateQuantizeEvaluate) {
 }
 
 INSTANTIATE_TEST_SUITE_P(RealCheckpoints, EndToEnd,
-                         ::testing::Values(Case{"stories260K", data_dir() / "stories260K/stories260K.bin", 4.4818},
-                                           Case{"tinystories656K", data_dir() / "tinystories-656k", 31.2274}),
+                         ::testing::Values(Case{"stories260K", "stories260K/stories260K.bin", 4.4818},
+                                           Case{"tinystories656K", "tinystories-656k", 31.2274}),
                          [](const auto& param_info) { return std::string(param_info.param.name); });
 
 namespace {
@@ -177,8 +173,8 @@ TEST(Calibration, LayerSequentialEqualsWholeModelOnAnyRankCount) {
   // makes 8-column panels of the 64-wide inputs and 3-column ones of the 172-wide), the statistics are reduced
   // onto rank 0; they must equal rank 0's whole-model reference over all windows alone.
   const auto world = parallel::Communicator::world();
-  const Case c{"stories260K", data_dir() / "stories260K/stories260K.bin", 0.0};
-  const auto ckpt = model::Checkpoint::open(c.model);
+  const Case c{"stories260K", "stories260K/stories260K.bin", 0.0};
+  const auto ckpt = model::Checkpoint::open(srr::model::test::data_file(c.model));
   const auto windows = stream_windows(slice(c, 0, 7), ckpt.config().max_pos);
   StatisticsMap map;
   const auto report = calibrate(ckpt, windows, {.with_xtx = true, .panel_bytes = 4096}, world,
