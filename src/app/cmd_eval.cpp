@@ -98,6 +98,7 @@ int run_eval(int argc, char** argv) {
   const std::size_t dtype_bytes = model::dtype_size(ckpt.dtype(ckpt.linear_layer_names().front() + ".weight"));
   std::vector<pipeline::MemoryPlan> plans = {pipeline::eval_plan(
       config, dtype_bytes, most_tokens, longest, quantized ? rank : 0)};
+  if (vm.count("store")) plans.front().items.push_back(pipeline::layer_record_item(config, rank));
   if (vm.count("quantize")) {  // the decomposition of one linear layer at a time, on top of the evaluation
     const qer::MethodSettings m = method_settings(vm);
     const auto worker = pipeline::quantize_worker_plan(config, rank, m.float64,

@@ -57,6 +57,9 @@ MemoryPlan eval_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, std::
 /// (the plan and one record at a time).
 MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool dense_scale);
 MemoryPlan quantize_master_plan(const model::LlamaConfig& c, int rank);
+/// The largest linear layer's store record twice, as read and as decoded (codes ≤ 1 byte per weight, block
+/// exponents, L and R of rank `rank` in float32): what the quantize master and `eval --store` add.
+MemoryItem layer_record_item(const model::LlamaConfig& c, int rank);
 
 /// Collective: the default --memory-per-rank, MemTotal of this node divided by the ranks on it
 /// (MPI_Comm_split_type SHARED).
