@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "base/text.hpp"
 #include "base/files.hpp"
 #include "base/sha256.hpp"
 #include "base/timer.hpp"
@@ -55,18 +56,6 @@ double cheapest(const std::vector<AllocationLayer>& layers) {
   return total;
 }
 
-/// Splits a line at tabs (empty fields kept).
-std::vector<std::string> fields_of(const std::string& line) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
-  for (;;) {
-    const auto tab = line.find('\t', at);
-    out.push_back(line.substr(at, tab == std::string::npos ? std::string::npos : tab - at));
-    if (tab == std::string::npos) return out;
-    at = tab + 1;
-  }
-}
-
 /// A whole decimal integer, or nullopt.
 std::optional<long long> whole_number(const std::string& s) {
   if (s.empty() || s.size() > 18) return std::nullopt;
@@ -100,7 +89,7 @@ std::vector<AllocationLayer> layer_options(const model::Checkpoint& ckpt, const 
         if (r >= std::min(l.in, l.out)) continue;
         quant::QuantSettings q = method.layer.quant;
         q.width = w;
-        l.options.push_back({w, r, quantized_bits(l.in, l.out, q) + factor_bits(l.in, l.out, r)});
+        l.options.push_back({w, r, qer::layer_bits(l.in, l.out, q, r)});
       }
     require(!l.options.empty(), "layer ", name, " (", l.in, "×", l.out, ") admits none of the ranks of --rank-set");
     layers.push_back(std::move(l));
@@ -281,7 +270,7 @@ AllocationPlan parse_plan(const std::string& text, const std::filesystem::path& 
   for (std::size_t number = 1; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty() || line[0] == '#') continue;
-    const auto fields = fields_of(line);
+    const auto fields = split_fields(line);
     const auto where = [&] { return detail::concat(file, ":", number, ": "); };
     if (column.empty()) {
       for (std::size_t i = 0; i < fields.size(); ++i)

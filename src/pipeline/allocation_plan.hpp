@@ -54,7 +54,7 @@ using qer::quantized_bits;
 struct AllocationOption {
   int bits = 0;
   index_t rank = 0;
-  double cost = 0;           ///< bits (quantized_bits + factor_bits)
+  double cost = 0;           ///< bits (qer::layer_bits)
   double act_error = 0;      ///< tr(ΔᵀR_xxΔ)
   double rel_error_act = 0;  ///< act_error / tr(WᵀR_xxW)
   double k_star = 0;

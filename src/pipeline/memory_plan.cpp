@@ -27,6 +27,19 @@ std::vector<std::pair<u64, u64>> linear_shapes(const model::LlamaConfig& c) {
   return {{d, q}, {d, kv}, {d, kv}, {q, d}, {d, f}, {d, f}, {f, d}};
 }
 
+/// The largest linear layer's in·out and the widest input: what one layer at a time must hold.
+struct LargestLinear {
+  u64 in_out = 0, in = 0;
+};
+LargestLinear largest_linear(const model::LlamaConfig& c) {
+  LargestLinear l;
+  for (const auto& [in, out] : linear_shapes(c)) {
+    l.in_out = std::max(l.in_out, in * out);
+    l.in = std::max(l.in, in);
+  }
+  return l;
+}
+
 }  // namespace
 
 u64 MemoryPlan::total() const {
@@ -64,9 +77,7 @@ u64 layer_f32_bytes(const model::LlamaConfig& c) {
 }
 
 u64 largest_layer_tensor_bytes(const model::LlamaConfig& c, std::size_t dtype_bytes) {
-  u64 n = 0;
-  for (const auto& [in, out] : linear_shapes(c)) n = std::max(n, in * out);
-  return n * dtype_bytes;
+  return largest_linear(c).in_out * dtype_bytes;
 }
 
 u64 layer_temporaries_bytes(const model::LlamaConfig& c, u64 T) {
@@ -112,11 +123,7 @@ MemoryPlan eval_plan(const model::LlamaConfig& c, std::size_t dtype_bytes, u64 t
 }
 
 MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool float64, bool dense_scale) {
-  u64 in_out = 0, in_max = 0;
-  for (const auto& [in, out] : linear_shapes(c)) {
-    in_out = std::max(in_out, in * out);
-    in_max = std::max(in_max, in);
-  }
+  const auto [in_out, in_max] = largest_linear(c);
   const u64 word = float64 ? 8 : 4;
   MemoryPlan p{"quantize worker", {}};
   p.items.push_back({"runtime", kRuntimeBytes});
@@ -131,11 +138,7 @@ MemoryPlan quantize_worker_plan(const model::LlamaConfig& c, int rank, bool floa
 }
 
 MemoryItem layer_record_item(const model::LlamaConfig& c, int rank) {
-  u64 in_out = 0, in_max = 0;
-  for (const auto& [in, out] : linear_shapes(c)) {
-    in_out = std::max(in_out, in * out);
-    in_max = std::max(in_max, in);
-  }
+  const auto [in_out, in_max] = largest_linear(c);
   // Held twice: the bytes read (or received) and the decoded record. Measured peaks: the quantize master
   // 156 MiB at 7B and 511 MiB at 70B; eval --store at 70B 0.44 GiB above its layer and activations.
   return {"one layer record, read and decoded", 2 * (in_out + 4 * u(rank) * 2 * in_max)};

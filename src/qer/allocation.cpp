@@ -19,6 +19,9 @@ double factor_bits(la::index_t in, la::index_t out, la::index_t rank) {
   return 16.0 * static_cast<double>(rank) * static_cast<double>(in + out);
 }
 
+double layer_bits(la::index_t in, la::index_t out, const quant::QuantSettings& q, la::index_t rank) {
+  return quantized_bits(in, out, q) + factor_bits(in, out, rank);
+}
 
 namespace {
 

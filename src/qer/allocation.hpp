@@ -28,6 +28,8 @@ namespace srr::qer {
 double quantized_bits(la::index_t in, la::index_t out, const quant::QuantSettings& q);
 /// Memory of the low-rank factors L (in×r) and R (r×out) deployed in bf16: 16·r·(in + out) bits.
 double factor_bits(la::index_t in, la::index_t out, la::index_t rank);
+/// Memory of a quantized layer with its factors: quantized_bits + factor_bits, the cost every budget counts.
+double layer_bits(la::index_t in, la::index_t out, const quant::QuantSettings& q, la::index_t rank);
 
 struct AllocationOption {
   double cost = 0;   ///< memory in bits (Q, shared exponents or scales, and the low-rank factors)

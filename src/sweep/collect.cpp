@@ -11,9 +11,9 @@
 #include <sstream>
 
 #include "base/error.hpp"
-#include "qer/allocation.hpp"
 #include "quant/quantizer.hpp"
 #include "store/hdf5.hpp"
+#include "store/store.hpp"
 #include "sweep/files.hpp"
 
 namespace srr::sweep {
@@ -267,15 +267,11 @@ Collection make_collection(std::string grid, ReportSettings report, std::vector<
 double uniform_bits_per_weight(const Settings& s, const std::vector<LayerMetrics>& layers) {
   const auto named = [&](const char* k) { return s.count(k) > 0 && !s.at(k).empty(); };
   if (!named("quant") || !named("bits") || !named("block") || layers.empty()) return kNaN;
-  const quant::QuantSettings q{quant::scheme_from_string(s.at("quant")), std::stoi(s.at("bits")),
-                               std::stoi(s.at("block"))};
-  const la::index_t rank = named("rank") ? std::stoll(s.at("rank")) : 0;
-  double bits = 0, weights = 0;
-  for (const auto& l : layers) {
-    bits += qer::quantized_bits(l.in, l.out, q) + qer::factor_bits(l.in, l.out, rank);
-    weights += static_cast<double>(l.in) * static_cast<double>(l.out);
-  }
-  return bits / weights;
+  store::StoreLayout layout;
+  layout.quant = {quant::scheme_from_string(s.at("quant")), std::stoi(s.at("bits")), std::stoi(s.at("block"))};
+  layout.rank = named("rank") ? std::stoll(s.at("rank")) : 0;
+  for (const auto& l : layers) layout.layers.push_back({l.name, l.in, l.out});
+  return bits_per_weight(layout);
 }
 
 Collection gather(const std::string& grid, const ReportSettings& report, const std::vector<Point>& points,

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "base/error.hpp"
+#include "base/text.hpp"
 #include "base/sha256.hpp"
 #include "sweep/files.hpp"
 #include "sweep/ini.hpp"
@@ -340,19 +341,9 @@ void write_manifest(const fs::path& path, const std::vector<Point>& points) {
 std::vector<Point> read_manifest(const fs::path& path) {
   std::ifstream in(path);
   require(in.good(), "cannot read the manifest '", path.string(), "' (run srr sweep plan first)");
-  const auto split_tabs = [](const std::string& line) {
-    std::vector<std::string> f;
-    std::size_t start = 0;
-    for (;;) {
-      const auto tab = line.find('\t', start);
-      f.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
-      if (tab == std::string::npos) return f;
-      start = tab + 1;
-    }
-  };
   std::string line;
   require(static_cast<bool>(std::getline(in, line)), path.string(), ": empty manifest");
-  const auto header = split_tabs(line);
+  const auto header = split_fields(line);
   require(header.size() >= 3 && header[0] == "task" && header[1] == "id" && header[2] == "calib", path.string(),
           ": not a sweep manifest (the header must start with task, id, calib)");
   std::vector<Point> points;
@@ -360,7 +351,7 @@ std::vector<Point> read_manifest(const fs::path& path) {
   while (std::getline(in, line)) {
     ++line_no;
     if (line.empty()) continue;
-    const auto f = split_tabs(line);
+    const auto f = split_fields(line);
     require(f.size() == header.size(), path.string(), ":", line_no, ": ", f.size(), " fields, the header has ",
             header.size());
     require(f[0] == std::to_string(points.size()), path.string(), ":", line_no, ": task ", f[0], ", expected ",

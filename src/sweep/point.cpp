@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
+#include "qer/allocation.hpp"
 #include "store/hdf5.hpp"
 #include "sweep/files.hpp"
 
@@ -113,6 +114,17 @@ double layer_mean(const std::vector<LayerMetrics>& layers, double LayerMetrics::
   for (const auto& l : layers)
     if (std::isfinite(l.*metric)) sum += l.*metric, ++n;
   return n ? sum / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+}
+
+double bits_per_weight(const store::StoreLayout& layout) {
+  double bits = 0, weights = 0;
+  for (const auto& l : layout.layers) {
+    quant::QuantSettings q = layout.quant;
+    q.width = layout.bits_of(l);
+    bits += qer::layer_bits(l.in, l.out, q, layout.rank_of(l));
+    weights += static_cast<double>(l.in) * static_cast<double>(l.out);
+  }
+  return weights > 0 ? bits / weights : std::numeric_limits<double>::quiet_NaN();
 }
 
 }  // namespace srr::sweep

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "store/store.hpp"
 #include "sweep/grid.hpp"
 
 namespace srr::sweep {
@@ -40,8 +41,8 @@ struct PointResult {
   std::string protocol;         ///< stream | wikitext
   double perplexity = std::numeric_limits<double>::quiet_NaN();  ///< token (stream) or word (wikitext) perplexity
   double tokens = 0;                                             ///< predicted tokens scored
-  /// Average bits per linear weight of the quantized model (qer::quantized_bits + factor_bits over the
-  /// store's layers); NaN for fp32 and for points written before it was recorded.
+  /// Average bits per linear weight of the quantized model (sweep::bits_per_weight of the store's layout); NaN for
+  /// fp32 and for points written before it was recorded.
   double bits_per_weight = std::numeric_limits<double>::quiet_NaN();
   std::vector<LayerMetrics> layers;                              ///< empty for fp32
   std::map<std::string, double> seconds;                         ///< wall time per step (not compared)
@@ -55,5 +56,9 @@ PointResult read_point_file(const fs::path& path);
 
 /// Mean of a metric over the layers (NaN when there are none or none is finite).
 double layer_mean(const std::vector<LayerMetrics>& layers, double LayerMetrics::*metric);
+
+/// Average bits per linear weight of a store layout, each layer at its own bits and rank, as srr allocate
+/// counts them (qer::layer_bits); NaN without layers.
+double bits_per_weight(const store::StoreLayout& layout);
 
 }  // namespace srr::sweep

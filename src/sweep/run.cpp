@@ -4,12 +4,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "base/error.hpp"
 #include "base/timer.hpp"
-#include "qer/allocation.hpp"
 #include "store/calibration.hpp"
 #include "store/store.hpp"
 #include "sweep/files.hpp"
@@ -114,18 +112,6 @@ std::string strip_machine_paths(std::string text, const fs::path& exe) {
   const std::string cwd = fs::current_path(ec).string();
   if (!ec && cwd != "/") replace_all(cwd + "/", "");
   return text;
-}
-
-/// Average bits per linear weight of a store's layout, as srr allocate counts them (qer/allocation.hpp).
-double bits_per_weight(const store::StoreLayout& layout) {
-  double bits = 0, weights = 0;
-  for (const auto& l : layout.layers) {
-    quant::QuantSettings q = layout.quant;
-    q.width = layout.bits_of(l);
-    bits += qer::quantized_bits(l.in, l.out, q) + qer::factor_bits(l.in, l.out, layout.rank_of(l));
-    weights += static_cast<double>(l.in) * static_cast<double>(l.out);
-  }
-  return weights > 0 ? bits / weights : std::numeric_limits<double>::quiet_NaN();
 }
 
 /// Per-layer metrics of a finished store, and its bits per weight; StepFailed when a layer is not done (the
