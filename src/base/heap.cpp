@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "base/heap.hpp"
 
+#include <cstddef>  // defines __GLIBC__ (from <features.h>) before it is tested below
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
