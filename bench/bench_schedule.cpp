@@ -7,7 +7,7 @@
 // S·G O(m³)), solved through the layer times of QERA-exact SRR measured at 4096×4096, 4096×11008 and 11008×4096 (srr layer --json,
 // stage "total" minus "scale"); the input's whitening (Cholesky root) costs e·m³, fitted to its measured
 // times at m = 4096 and 11008, and is paid whenever a worker computes a layer whose input is not in its
-// scale cache, plus reading that input's XᵀX from the calibration file. pipeline::simulate runs
+// scale cache, plus reading that input's XᵀX from the calibration file (bytes / --read-gbps). pipeline::simulate runs
 // pipeline::Scheduler over the plan's work items with LayerQuantizer's cache; a worker group of g ranks is
 // speedup2^log2(g) times faster; one rank is the master, so P ranks make (P − 1)/g workers (P = 1: the
 // master computes). The master spends --master seconds per layer receiving and writing it (added to the
@@ -17,14 +17,14 @@
 // forward 2·(h(h + 2kv) + h² + 3hf) + 2·ctx·h flops per token (causal attention over ctx/2 on average) at
 // --fwd-gflops, XᵀX of the four distinct inputs (h, h, h, f wide) m(m + 1) flops per token at
 // --xtx-gflops; then the layer's statistics (packed lower triangles, float64) are reduced to one writer
-// (≈ 2 × bytes / --net-gbps, a pipelined reduce) and written (bytes / --write-gbps), and every rank reads the
-// layer's weights (bf16 bytes / --read-gbps).
+// (≈ 2 × bytes / --net-gbps, a pipelined reduce) and written (bytes / --write-gbps), and every rank loads the
+// layer's weights (bf16 bytes / --load-gbps: read, converted to float32, faulted in).
 //
 //   bench_schedule [--t4096x4096 S --t4096x11008 S --t11008x4096 S --scale4096 S --scale11008 S]
 //                  [--speedup2 X] [--rank R] [--master S] [--startup S]
 //                  [--model llama2-7b,llama2-70b] (NAME[:LAYERS]) [--ranks 64,256,1024] [--groups 1,2,4,8]
 //                  [--calib-tokens 524288] [--ctx 2048] [--fwd-gflops G] [--xtx-gflops G]
-//                  [--net-gbps B] [--write-gbps B] [--read-gbps B] [--no-calibration]
+//                  [--net-gbps B] [--write-gbps B] [--read-gbps B] [--load-gbps B] [--no-calibration]
 //                  [--layer-times FILE]
 //
 // --layer-times FILE replaces the fitted model by measured times, one "layer-name seconds" line per linear
@@ -92,20 +92,23 @@ std::vector<pipeline::WorkItem> plan_of(const Shape& md, la::index_t rank) {
 }
 
 struct Options {
-  // Defaults: single-core CPU seconds measured on this machine kind (docs/scaling.md, "Cost model"): QERA-exact
-  // SRR layers (r = 64, 3-bit MXINT B32) without the scale, and the Cholesky factorization of R_xx. Pass new
-  // measurements to replace them.
-  std::map<std::string, double> t = {{"4096x4096", 8.03}, {"4096x11008", 18.0}, {"11008x4096", 45.92}};
-  double scale4 = 2.22, scale11 = 18.67;
+  // Defaults: single-core seconds measured on this machine kind (docs/scaling.md, "Cost model"): QERA-exact
+  // SRR layers (r = 64, 3-bit MXINT B32) without the scale (srr layer --json, stage "total"), and srr's own
+  // whitening (R_xx from the statistics, Cholesky with its conditioning check and ridge; bench_core's steady
+  // state). Pass new measurements to replace them.
+  std::map<std::string, double> t = {{"4096x4096", 6.80}, {"4096x11008", 14.21}, {"11008x4096", 43.68}};
+  double scale4 = 1.29, scale11 = 21.72;
   double speedup2 = 1.22, master = 0.21, startup = 2.0;
   long rank = 64;
   std::vector<std::string> models = {"llama2-7b", "llama2-70b"};
   std::vector<int> ranks = {64, 256, 1024}, groups = {1, 2, 4, 8};
   bool calibration = true;
   double calib_tokens = 256.0 * 2048, ctx = 2048;
-  // Per rank (one core): half of the measured single-core sgemm rate (79.5 GFLOP/s) for the forward, 60 % of
-  // the dgemm rate (39.2 GFLOP/s) for XᵀX; the network and file-system figures are assumptions about a cluster.
-  double fwd_gflops = 40.0, xtx_gflops = 23.5;
+  // Per rank (one core), measured by bench_model on a 2-layer LLaMA-2-7B shape (srr calibrate's own phases):
+  // forward 60.6 GFLOP/s without layer loads, statistics (Σ|x|, Σx², XᵀX) 20.3 GFLOP/s of useful XᵀX flops,
+  // layer loads 0.173 GB/s of bf16 (page-cache reads, conversion to float32 and first-touch faults). The
+  // network, write and read (a worker reading an input's XᵀX) figures are assumptions about a cluster.
+  double fwd_gflops = 60.6, xtx_gflops = 20.3, load_gbps = 0.173;
   double net_gbps = 10.0, write_gbps = 2.0, read_gbps = 2.0;
   std::map<std::string, double> layer_times;                  // --layer-times: measured seconds per layer
 };
@@ -138,7 +141,7 @@ constexpr const char* kUsage =
     "               [--speedup2 X] [--rank R] [--master S] [--startup S]\n"
     "               [--model llama2-7b,llama2-70b] (NAME[:LAYERS]) [--ranks 64,256,1024] [--groups 1,2,4,8]\n"
     "               [--calib-tokens 524288] [--ctx 2048] [--fwd-gflops G] [--xtx-gflops G]\n"
-    "               [--net-gbps B] [--write-gbps B] [--read-gbps B] [--no-calibration]\n"
+    "               [--net-gbps B] [--write-gbps B] [--read-gbps B] [--load-gbps B] [--no-calibration]\n"
     "               [--layer-times FILE]\n"
     "(bench/bench_schedule.cpp's header says what each figure is)\n";
 
@@ -174,6 +177,7 @@ Options parse(int argc, char** argv) {
     else if (k == "--net-gbps") o.net_gbps = v;
     else if (k == "--write-gbps") o.write_gbps = v;
     else if (k == "--read-gbps") o.read_gbps = v;
+    else if (k == "--load-gbps") o.load_gbps = v;
     else if (k == "--layer-times") o.layer_times = read_layer_times(val);
     else bench::unknown_option("bench_schedule", k);
   }
@@ -223,7 +227,7 @@ CalibrationTime calibration_time(const Shape& md, const Options& o, int ranks) {
   c.compute = md.layers * tokens * (fwd / (o.fwd_gflops * 1e9) + xtx / (o.xtx_gflops * 1e9));
   c.reduce = ranks > 1 ? md.layers * 2 * stats / (o.net_gbps * 1e9) : 0.0;
   c.write = md.layers * stats / (o.write_gbps * 1e9);
-  c.read = md.layers * weights / (o.read_gbps * 1e9);
+  c.read = md.layers * weights / (o.load_gbps * 1e9);
   return c;
 }
 
@@ -297,8 +301,8 @@ int main(int argc, char** argv) {
   }
   if (o.calibration)
     std::printf("calibration: %.0f tokens, ctx %.0f, forward %.1f GFLOP/s and XᵀX %.1f GFLOP/s per rank, reduce "
-                "%.1f GB/s, write %.1f GB/s, read %.1f GB/s\n",
-                o.calib_tokens, o.ctx, o.fwd_gflops, o.xtx_gflops, o.net_gbps, o.write_gbps, o.read_gbps);
+                "%.3g GB/s, write %.3g GB/s, layer loads %.3g GB/s\n",
+                o.calib_tokens, o.ctx, o.fwd_gflops, o.xtx_gflops, o.net_gbps, o.write_gbps, o.load_gbps);
   for (const auto& spec : o.models) print_model(shape_of(spec), cost, o);
   return 0;
 }
