@@ -210,10 +210,10 @@ struct CostModel {
 
 double packed_bytes(double m) { return m * (m + 1) / 2 * 8; }
 
-/// Layer-sequential calibration on `ranks` ranks: compute, reduce, write and weight reads per layer.
+/// Layer-sequential calibration on `ranks` ranks: compute, reduce, write and weight loads per layer.
 struct CalibrationTime {
-  double compute = 0, reduce = 0, write = 0, read = 0;
-  double total() const { return compute + reduce + write + read; }
+  double compute = 0, reduce = 0, write = 0, load = 0;
+  double total() const { return compute + reduce + write + load; }
 };
 
 CalibrationTime calibration_time(const Shape& md, const Options& o, int ranks) {
@@ -227,7 +227,7 @@ CalibrationTime calibration_time(const Shape& md, const Options& o, int ranks) {
   c.compute = md.layers * tokens * (fwd / (o.fwd_gflops * 1e9) + xtx / (o.xtx_gflops * 1e9));
   c.reduce = ranks > 1 ? md.layers * 2 * stats / (o.net_gbps * 1e9) : 0.0;
   c.write = md.layers * stats / (o.write_gbps * 1e9);
-  c.read = md.layers * weights / (o.load_gbps * 1e9);
+  c.load = md.layers * weights / (o.load_gbps * 1e9);
   return c;
 }
 
@@ -261,7 +261,7 @@ void print_model(const Shape& md, const CostModel& cost, const Options& o) {
               md.name.c_str(), md.layers, items.size(), one.makespan, static_cast<long long>(one.scales_built));
   std::printf("  %6s", "ranks");
   for (int g : o.groups) std::printf("   quant g=%-2d", g);
-  if (o.calibration) std::printf("  calibrate (compute+reduce+write+read)   total(best g)");
+  if (o.calibration) std::printf("  calibrate (compute+reduce+write+load)   total(best g)");
   std::printf("\n");
   for (int ranks : o.ranks) {
     std::printf("  %6d", ranks);
@@ -278,7 +278,7 @@ void print_model(const Shape& md, const CostModel& cost, const Options& o) {
     }
     if (o.calibration) {
       const auto c = calibration_time(md, o, ranks);
-      std::printf("  %7.0fs (%.0f+%.0f+%.0f+%.0f)   %8.0fs (g=%d)", c.total(), c.compute, c.reduce, c.write, c.read,
+      std::printf("  %7.0fs (%.0f+%.0f+%.0f+%.0f)   %8.0fs (g=%d)", c.total(), c.compute, c.reduce, c.write, c.load,
                   c.total() + best, best_g);
     }
     std::printf("\n");

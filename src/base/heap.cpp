@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: MIT
 #include "base/heap.hpp"
 
-#include <cstddef>  // defines __GLIBC__ (from <features.h>) before it is tested below
-
-#if defined(__GLIBC__)
+// Keyed on the mallopt parameters themselves, not on a libc macro: an earlier version tested __GLIBC__
+// before any header had defined it, and the whole function compiled to nothing (tests/base/test_heap.cpp).
+#if __has_include(<malloc.h>)
 #include <malloc.h>
 #endif
 
 namespace srr {
 
 void keep_freed_memory() {
-#if defined(__GLIBC__)
+#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
   // Large blocks from the heap (not mmap) and no trimming of its top: freed blocks are reused, already
   // faulted in. 1 GiB: every srr matrix is below it except at 70B shapes, where a fresh mapping costs
   // little next to the work done on it.
